@@ -1,0 +1,56 @@
+"""Atomic writes: a reader never sees a half-written file where a finished one belongs."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temp path beside `path`; on success it replaces `path` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_parquet(df: pd.DataFrame, path: Path | str, metadata: dict[str, Any] | None = None) -> Path:
+    """Write `df` atomically as one Parquet file; `metadata` lands JSON-encoded in the schema metadata."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        extra = {f"ser.{k}".encode(): json.dumps(v, sort_keys=True, default=str).encode() for k, v in metadata.items()}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return Path(path)
+
+
+def read_parquet_metadata(path: Path | str) -> dict[str, Any]:
+    """The `ser.*` metadata written by `write_parquet`, decoded."""
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode()[4:]: json.loads(v) for k, v in meta.items() if k.startswith(b"ser.")}
+
+
+def write_text(text: str, path: Path | str) -> Path:
+    """Write text atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(obj: Any, path: Path | str) -> Path:
+    return write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", path)
