@@ -1,0 +1,99 @@
+"""Speaker-independent splits: no speaker in two splits, whatever the speakers look like."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ser.split import build_manifest, cross_corpus_split, drop_duplicates, loso_folds, speaker_split
+
+RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def make_manifest(speakers: list[tuple[str, str, int]]) -> pd.DataFrame:
+    """Rows for (corpus, gender, n_utterances) per speaker; sha1 unique per row."""
+    rows = []
+    for i, (corpus, gender, n) in enumerate(speakers):
+        for j in range(n):
+            rows.append({"utt_id": f"{corpus}/s{i}_{j}.wav", "path": f"s{i}_{j}.wav", "corpus": corpus,
+                         "speaker": f"{corpus}:s{i}", "gender": gender, "emotion": "neutral",
+                         "duration_s": 1.0, "sha1": f"{i:020d}{j:020d}"})
+    return pd.DataFrame(rows)
+
+
+speaker_lists = st.lists(
+    st.tuples(st.sampled_from(["ravdess", "tess", "emodb", "demo"]), st.sampled_from(["male", "female", "unknown"]),
+              st.integers(1, 5)),
+    min_size=3, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(speakers=speaker_lists, seed=st.integers(0, 2**31), val=st.floats(0.05, 0.3), test=st.floats(0.05, 0.3))
+def test_no_speaker_in_two_splits(speakers, seed, val, test):
+    df = make_manifest(speakers)
+    ratios = {"train": 1 - val - test, "val": val, "test": test}
+    split = speaker_split(df, ratios, seed)
+    assert split.notna().all()
+    assert (df.assign(split=split).groupby("speaker")["split"].nunique() == 1).all()
+    n_speakers = df["speaker"].nunique()
+    per_split = df.assign(split=split).groupby("split")["speaker"].nunique()
+    assert set(per_split.index) == {"train", "val", "test"}  # every split gets a speaker
+    for name, ratio in ratios.items():
+        # within one speaker of its share, or two where the one-speaker minimum took from it
+        assert abs(per_split[name] - ratio * n_speakers) < 2
+
+
+def test_split_is_seeded_and_balanced_by_gender():
+    df = make_manifest([("demo", "male" if i % 2 else "female", 4) for i in range(20)])
+    a, b = speaker_split(df, RATIOS, 3), speaker_split(df, RATIOS, 3)
+    assert a.equals(b)
+    assert not a.equals(speaker_split(df, RATIOS, 4))
+    by = df.assign(split=a).groupby(["split", "gender"])["speaker"].nunique().unstack()
+    assert by.loc["train"].tolist() == [7, 7]  # 14 train speakers, interleaved by gender
+    assert set(by.loc["val"]) == {1, 2} and set(by.loc["test"]) == {1, 2}
+
+
+def test_shared_corpora_shape_gets_one_speaker_per_held_out_split():
+    # the real ../shared subset: two RAVDESS actors, TESS YAF, two EmoDB speakers
+    df = make_manifest([("ravdess", "male", 60), ("ravdess", "female", 60), ("tess", "female", 210),
+                        ("emodb", "male", 49), ("emodb", "female", 43)])
+    split = df.assign(split=speaker_split(df, RATIOS, 42)).groupby("split")["speaker"].nunique()
+    assert split.to_dict() == {"test": 1, "train": 3, "val": 1}
+
+
+def test_too_few_speakers_is_a_clear_error():
+    df = make_manifest([("demo", "male", 3), ("demo", "female", 3)])
+    with pytest.raises(ValueError, match="at least 3 speakers; found 2"):
+        speaker_split(df, RATIOS, 0)
+
+
+def test_cross_corpus_holds_out_whole_corpora():
+    df = make_manifest([("ravdess", "male", 2)] * 6 + [("tess", "female", 3)] * 2)
+    split = cross_corpus_split(df, ["tess"], RATIOS, 1)
+    assert (split[df["corpus"] == "tess"] == "test").all()
+    assert set(split[df["corpus"] == "ravdess"]) == {"train", "val"}
+
+
+def test_duplicates_keep_the_first_and_quarantine_the_rest():
+    df = make_manifest([("ravdess", "male", 2), ("tess", "female", 2)])
+    df.loc[3, "sha1"] = df.loc[0, "sha1"]  # tess/s1_1.wav is the same audio as ravdess/s0_0.wav
+    kept, dupes = drop_duplicates(df)
+    assert len(kept) == 3 and "tess/s1_1.wav" not in set(kept["utt_id"])
+    assert dupes.to_dict("records") == [{"corpus": "tess", "path": "s1_1.wav", "kind": "duplicate",
+                                         "reason": "same audio (sha1) as ravdess/s0_0.wav"}]
+
+
+def test_loso_folds_one_per_speaker():
+    df = make_manifest([("demo", "male", 2), ("demo", "female", 3), ("emodb", "male", 1)])
+    folds = loso_folds(df)
+    assert folds.tolist() == [0, 0, 1, 1, 1, 2]
+    assert df.groupby(folds)["speaker"].nunique().eq(1).all()
+
+
+def test_build_manifest_adds_split_and_fold():
+    df = make_manifest([("demo", "male" if i % 2 else "female", 3) for i in range(8)])
+    merged, dupes = build_manifest([df.iloc[:12], df.iloc[12:]], protocol="speaker", ratios=RATIOS, seed=1)
+    assert len(merged) == 24 and dupes.empty
+    assert {"split", "fold"} <= set(merged.columns)
+    assert merged.groupby("speaker")["split"].nunique().max() == 1
+    assert np.array_equal(np.sort(merged["fold"].unique()), np.arange(8))
