@@ -105,10 +105,10 @@ _EMOTION_PROFILES: dict[str, _Emotion] = {
     # shift range tempo level  oq   closing lowpass jitter shimmer breath tremor creak formant pause contour
     "neutral": _Emotion(0.0, 1.5, 1.00, 0.0, 0.60, 0.35, 0.30, 0.006, 0.04, 0.00, 0.0, 0.05, 1.00, 1.0, "declarative"),
     "angry": _Emotion(3.5, 4.0, 1.15, 4.0, 0.42, 0.20, -0.25, 0.010, 0.06, -0.02, 0.0, 0.05, 1.05, 0.8, "angry"),
-    "happy": _Emotion(3.5, 4.5, 1.10, 2.0, 0.52, 0.27, 0.00, 0.008, 0.05, 0.00, 0.0, 0.00, 1.10, 0.9, "bouncy"),
+    "happy": _Emotion(3.5, 5.0, 1.10, 2.0, 0.55, 0.27, 0.05, 0.008, 0.05, 0.00, 0.0, 0.00, 1.10, 0.9, "bouncy"),
     "surprise": _Emotion(4.0, 6.0, 1.00, 2.0, 0.55, 0.30, 0.12, 0.008, 0.05, 0.04, 0.0, 0.00, 1.03, 1.0, "rise"),
     "fear": _Emotion(5.5, 2.5, 1.25, 0.5, 0.68, 0.35, 0.10, 0.030, 0.10, 0.16, 0.8, 0.00, 1.04, 0.7, "tremulous"),
-    "sad": _Emotion(-2.0, 0.8, 0.75, -4.0, 0.74, 0.45, 0.62, 0.009, 0.06, 0.08, 0.15, 0.10, 0.96, 1.5, "flat"),
+    "sad": _Emotion(-2.0, 0.8, 0.75, -4.5, 0.78, 0.48, 0.70, 0.009, 0.06, 0.12, 0.15, 0.10, 0.95, 1.5, "flat"),
     "disgust": _Emotion(-2.5, 2.5, 0.82, -1.0, 0.55, 0.32, 0.42, 0.014, 0.07, 0.02, 0.0, 0.65, 0.98, 1.2, "declarative"),
 }
 assert set(_EMOTION_PROFILES) == set(EMOTIONS)
@@ -228,7 +228,7 @@ def _synthesize(spk: _Speaker, sentence: _Sentence, emotion: str, rng: np.random
     """One utterance as float64 in [-1, 1]."""
     prof = _EMOTION_PROFILES[emotion]
     # How strongly this utterance expresses its emotion: speaker trait times a per-utterance draw.
-    k = spk.expressiveness * rng.uniform(0.7, 1.2)
+    k = spk.expressiveness * rng.uniform(0.75, 1.2)
 
     def toward(neutral_value: float, value: float) -> float:
         return neutral_value + k * (value - neutral_value)
@@ -245,7 +245,7 @@ def _synthesize(spk: _Speaker, sentence: _Sentence, emotion: str, rng: np.random
     breath = max(0.0, spk.breath + k * prof.breath + rng.normal(0.0, 0.015))
     tremor = k * prof.tremor_st * rng.uniform(0.6, 1.3)
     fscale = spk.formant_scale * toward(1.0, prof.formant) * rng.uniform(0.97, 1.03)
-    level_db = -24.0 + spk.level_db + k * prof.level_db + rng.uniform(-3.5, 3.5)
+    level_db = -24.0 + spk.level_db + k * prof.level_db + rng.uniform(-3.0, 3.0)
 
     # ---- syllable plan: the sentence's segments, timed by this speaker, emotion and utterance -----
     n_syl = len(sentence.vowels)
@@ -375,10 +375,10 @@ def _synthesize(spk: _Speaker, sentence: _Sentence, emotion: str, rng: np.random
         env = _ramp_envelope(seg_len, int(rng.uniform(0.012, 0.03) * sr), int(rng.uniform(0.03, 0.06) * sr))
         excitation = np.zeros(seg_len + tail)
         excitation[:seg_len] = source[a:b] * env * amp_accent[i]
-        fa = np.append(_VOWELS[sentence.vowels[i]], _F5) * fscale * rng.uniform(0.96, 1.04, 5)
+        fa = np.append(_VOWELS[sentence.vowels[i]], _F5) * fscale * rng.uniform(0.975, 1.025, 5)
         voiced = signal.sosfilt(_resonator_sos(fa, sr), excitation)
         if sentence.glide[i] >= 0:  # diphthong: glide toward a second vowel
-            fb = np.append(_VOWELS[sentence.glide[i]], _F5) * fscale * rng.uniform(0.96, 1.04, 5)
+            fb = np.append(_VOWELS[sentence.glide[i]], _F5) * fscale * rng.uniform(0.975, 1.025, 5)
             glide = _smoothstep((np.arange(seg_len + tail) / seg_len - 0.3) / 0.45)
             voiced = (1.0 - glide) * voiced + glide * signal.sosfilt(_resonator_sos(fb, sr), excitation)
         end = min(n, a + seg_len + tail)
@@ -464,7 +464,7 @@ def write_demo_corpus(
     utterances_per_emotion = _check_int("utterances_per_emotion", utterances_per_emotion, 1, 999)
     sample_rate = _check_int("sample_rate", sample_rate, 8000, 96000)
     seed = _check_int("seed", seed, 0)
-    out = Path(out)
+    out = Path(out).absolute()  # so `out.name`/`out.parent` mean something for "." too
 
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise FileExistsError(f"demo corpus target {out} exists and is not a folder; not replacing it")
