@@ -74,6 +74,22 @@ def speaker_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -
     return manifest["speaker"].map(split_of).rename("split")
 
 
+def per_corpus_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
+    """Split each corpus by its own speakers, so adding a corpus never moves another corpus's speakers.
+
+    Corpora with too few speakers to give every split one are pooled and split together.
+    """
+    needed = sum(1 for k in SPLITS if ratios.get(k, 0) > 0)
+    n_speakers = manifest.groupby("corpus")["speaker"].nunique()
+    small = manifest["corpus"].isin(n_speakers.index[n_speakers < needed])
+    split = pd.Series(index=manifest.index, dtype=object, name="split")
+    for corpus, part in manifest[~small].groupby("corpus", sort=True):
+        split[part.index] = speaker_split(part, ratios, seed)
+    if small.any():
+        split[small] = speaker_split(manifest[small], ratios, seed)
+    return split
+
+
 def cross_corpus_split(manifest: pd.DataFrame, test_corpora: Sequence[str], ratios: dict[str, float], seed: int) -> pd.Series:
     """Test on whole corpora; train/val by speaker from the others (val keeps its ratio relative to train)."""
     is_test = manifest["corpus"].isin(list(test_corpora))
@@ -106,6 +122,6 @@ def build_manifest(manifests: Sequence[pd.DataFrame], *, protocol: str, ratios: 
     if protocol == "cross_corpus":
         merged["split"] = cross_corpus_split(merged, test_corpora, ratios, seed)
     else:
-        merged["split"] = speaker_split(merged, ratios, seed)
+        merged["split"] = per_corpus_split(merged, ratios, seed)
     merged["fold"] = loso_folds(merged)
     return merged, dupes

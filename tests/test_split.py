@@ -61,6 +61,22 @@ def test_shared_corpora_shape_gets_one_speaker_per_held_out_split():
     assert split.to_dict() == {"test": 1, "train": 3, "val": 1}
 
 
+def test_adding_a_corpus_does_not_move_other_speakers():
+    demo = make_manifest([("demo", "male" if i % 2 else "female", 2) for i in range(12)])
+    big = make_manifest([("demo", "male" if i % 2 else "female", 2) for i in range(12)]
+                        + [("cremad", "female", 2)] * 9 + [("tess", "female", 3), ("emodb", "male", 2), ("emodb", "female", 2)])
+    alone, _ = build_manifest([demo], protocol="speaker", ratios=RATIOS, seed=5)
+    together, _ = build_manifest([big], protocol="speaker", ratios=RATIOS, seed=5)
+    before = alone.set_index("utt_id")["split"]
+    after = together.set_index("utt_id")["split"]
+    assert after[before.index].equals(before)
+    # the one- and two-speaker corpora are pooled, so each split still gets one of their speakers
+    small = together[together["corpus"].isin(["tess", "emodb"])]
+    assert small.groupby("split")["speaker"].nunique().to_dict() == {"test": 1, "train": 1, "val": 1}
+    assert together[together["corpus"] == "cremad"].groupby("split")["speaker"].nunique().to_dict() == \
+        {"test": 1, "train": 6, "val": 2}  # 9 x 0.15 = 1.35: the largest remainder goes to val
+
+
 def test_too_few_speakers_is_a_clear_error():
     df = make_manifest([("demo", "male", 3), ("demo", "female", 3)])
     with pytest.raises(ValueError, match="at least 3 speakers; found 2"):
