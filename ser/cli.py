@@ -149,6 +149,7 @@ def demo_corpus(
 def manifest(
     ingested: Annotated[Path, typer.Option("--in", help="folder of per-corpus ingest Parquet files")] = Path("data/interim/ingest"),
     out: Annotated[Path, typer.Option(help="merged manifest with split and fold")] = Path("data/interim/manifest.parquet"),
+    by_corpus: Annotated[Path, typer.Option(help="folder for one manifest slice per corpus (per-corpus stages read these)")] = Path("data/interim/by_corpus"),
     metrics: Annotated[Path, typer.Option(help="split summary JSON (a DVC metric)")] = Path("metrics/manifest.json"),
     plot: Annotated[Optional[Path], typer.Option(help="PNG of utterances per split and emotion")] = Path("plots/splits.png"),
     params: ParamsOpt = Path("params.yaml"),
@@ -178,6 +179,8 @@ def manifest(
     quarantine = pd.concat([*quarantines, dupes], ignore_index=True)
     meta = {"split": p.split.model_dump(), "seed": p.seed}
     write_parquet(merged, out, meta)
+    for name, part in merged.groupby("corpus", sort=True):
+        write_parquet(part.reset_index(drop=True), by_corpus / f"{name}.parquet", meta)
     write_parquet(quarantine, out.with_name(out.name.removesuffix(".parquet") + ".quarantine.parquet"), meta)
     summary = split_summary(merged, quarantine)
     write_json(summary, metrics)
@@ -192,6 +195,40 @@ def manifest(
     stdout.print(table)
     if len(dupes):
         console.print(f"{len(dupes)} duplicate file(s) dropped (quarantined with the original's id)")
+
+
+@app.command()
+def validate(
+    manifest_path: Annotated[Path, typer.Option("--manifest")] = Path("data/interim/manifest.parquet"),
+    features_path: Annotated[Path, typer.Option("--features", help="pooled feature table (hive-partitioned folder)")] = Path("data/features/pooled"),
+    report: Annotated[Path, typer.Option(help="human-readable Markdown report, kept whether or not the suites pass")] = Path("reports/validation.md"),
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Run the Great Expectations suites on the manifest and the feature table; fail with a readable report."""
+    import pandas as pd
+    import yaml
+
+    from ser.featurize import FeatureSettings, read_features
+    from ser.features import pooled_feature_names
+    from ser.validate import validate_features, validate_manifest, write_report
+
+    _params(params)
+    raw = yaml.safe_load(params.read_text())
+    cfg = raw.get("validate") or {}
+    names = pooled_feature_names(FeatureSettings.from_params(raw).features)
+    manifest_df = pd.read_parquet(manifest_path)
+    features_df = read_features(features_path)
+    extra = [c for c in features_df.columns if c not in names and c not in
+             ("utt_id", "corpus", "speaker", "gender", "emotion", "split", "fold", "augmented", "copy", "source")]
+    reports = [validate_manifest(manifest_df, cfg), validate_features(features_df.drop(columns=extra), names, cfg)]
+    write_report(reports, report)
+    failed = [r for r in reports if not r.success]
+    for r in reports:
+        console.print(f"{r.table}: {'[green]passed' if r.success else '[red]FAILED'}[/] ({len(r.results)} expectations)")
+    if failed:
+        for r in failed:
+            console.print(r.failure_message())
+        _fail(f"validation failed; the full report is {report}")
 
 
 @app.command(name="use-corpora")
