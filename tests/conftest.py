@@ -32,3 +32,29 @@ def write_wav() -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_features(tmp_path_factory):
+    """A small demo corpus taken through ingest, split and feature extraction: (features dir, params, manifest)."""
+    import yaml
+
+    from ser.demo import write_demo_corpus
+    from ser.featurize import FeatureSettings, plan_chunks, run_chunk
+    from ser.ingest import ingest_corpus
+    from ser.split import build_manifest
+
+    base = tmp_path_factory.mktemp("tiny")
+    root = base / "demo"
+    write_demo_corpus(root, speakers=8, utterances_per_emotion=2, seed=4)
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["corpora"] = {"demo": {"format": "folder", "root": str(root)}}
+    params["augment"]["copies"] = 1
+    params["features"]["logmel_frames"] = 60
+    params["train"]["keras"].update(epochs=3, early_stopping_patience=2)
+    manifest, _ = build_manifest([ingest_corpus(root, "folder", params["labels"]["folder"], name="demo").manifest],
+                                 protocol="speaker", ratios={"train": 0.5, "val": 0.25, "test": 0.25}, seed=1)
+    settings = FeatureSettings.from_params(params)
+    for chunk in plan_chunks(manifest, settings, 100):
+        run_chunk(chunk, manifest, {"demo": root}, settings, base / "features")
+    return base / "features", params, manifest

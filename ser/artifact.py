@@ -1,0 +1,142 @@
+"""The model artefact: one folder holding the model, its scaler, the feature params it needs and a card.
+
+Loading checks every file's hash and that the feature params match the caller's, and refuses with a
+clear message otherwise. joblib/pickle models execute code when loaded: load only artefacts you trust.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser import EMOTIONS
+from ser.features import FeatureConfig
+from ser.normalize import Standardizer
+
+MANIFEST = "artifact.json"
+SCALER = "scaler.npz"
+CARD = "card.md"
+
+
+class ArtifactError(ValueError):
+    """An artefact folder that is incomplete, altered, or made for other feature params."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Artifact:
+    """A trained model with everything prediction needs."""
+
+    name: str
+    model: Any  # ser.models.base.SerModel
+    scaler: Standardizer
+    features: FeatureConfig
+    audio: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)  # data, protocol, metrics, timings for the card
+
+    @property
+    def input(self) -> str:
+        return self.model.input
+
+    def save(self, folder: Path | str) -> Path:
+        """Write the artefact atomically: build in a temp folder beside `folder`, then swap it in."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            self.model.save(tmp)
+            np.savez(tmp / SCALER, **self.scaler.to_arrays())
+            (tmp / CARD).write_text(model_card(self), encoding="utf-8")
+            files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            meta = {
+                "name": self.name, "kind": self.model.kind, "framework": self.model.framework,
+                "input": self.model.input, "labels": list(EMOTIONS), "seed": self.model.seed,
+                "model_params": self.model.params, "training": self.model.training,
+                "feature_params": self.features.to_dict(), "feature_hash": self.features.config_hash(),
+                "audio": self.audio, "info": self.info, "files": files,
+            }
+            (tmp / MANIFEST).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+            if folder.exists():
+                old = folder.with_name(f".{folder.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                folder.rename(old)
+                tmp.rename(folder)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return folder
+
+
+def read_meta(folder: Path | str) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ArtifactError(f"{folder} is not a model artefact (no {MANIFEST})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_artifact(folder: Path | str, expected_features: FeatureConfig | None = None) -> Artifact:
+    """Load and verify an artefact; `expected_features` (from params.yaml) must match its feature params."""
+    from ser.models import load_model
+
+    folder = Path(folder)
+    meta = read_meta(folder)
+    for rel, digest in meta["files"].items():
+        path = folder / rel
+        if not path.is_file():
+            raise ArtifactError(f"{folder}: {rel} is missing")
+        if _sha256(path) != digest:
+            raise ArtifactError(f"{folder}: {rel} does not match its recorded hash (altered or corrupt)")
+    if meta["labels"] != list(EMOTIONS):
+        raise ArtifactError(f"{folder}: labels {meta['labels']} differ from this version's {list(EMOTIONS)}")
+    features = FeatureConfig.from_params(meta["feature_params"])
+    if features.config_hash() != meta["feature_hash"]:
+        raise ArtifactError(f"{folder}: feature params do not match their recorded hash "
+                            "(made by another version of ser's features)")
+    if expected_features is not None and expected_features.config_hash() != meta["feature_hash"]:
+        mine, theirs = expected_features.to_dict(), meta["feature_params"]
+        diff = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)}
+        raise ArtifactError(f"{folder} was trained on other feature params (model vs params.yaml): {diff}; "
+                            "retrain or predict with the model's own params")
+    model = load_model(meta["kind"], folder, meta["model_params"])
+    with np.load(folder / SCALER) as arrays:
+        scaler = Standardizer.from_arrays(dict(arrays))
+    return Artifact(name=meta["name"], model=model, scaler=scaler, features=features,
+                    audio=meta["audio"], info=meta["info"])
+
+
+def model_card(artifact: Artifact) -> str:
+    """A short Markdown card: what the model is, what it was trained on, how it scored."""
+    info = artifact.info
+    lines = [f"# Model card: {artifact.name}", "",
+             f"- kind: `{artifact.model.kind}` ({artifact.model.framework}), input: {artifact.model.input}",
+             f"- labels: {', '.join(EMOTIONS)}",
+             f"- features: hash `{artifact.features.config_hash()}`, sample rate {artifact.features.sample_rate} Hz",
+             f"- protocol: {info.get('protocol', 'speaker holdout')}; model chosen on validation speakers only"]
+    data = info.get("data", {})
+    if data:
+        lines += ["", "## Data", "", "| split | speakers | utterances | corpora |", "|---|---|---|---|"]
+        for split, d in data.items():
+            lines.append(f"| {split} | {d.get('speakers')} | {d.get('utterances')} | {', '.join(d.get('corpora', []))} |")
+    metrics = info.get("metrics", {})
+    if metrics:
+        lines += ["", "## Metrics (speakers never seen in training)", "", "| split | UAR | accuracy | macro-F1 |", "|---|---|---|---|"]
+        for split, m in metrics.items():
+            lines.append(f"| {split} | {m.get('uar')} | {m.get('accuracy')} | {m.get('macro_f1')} |")
+    lines += ["", "Models stored with joblib execute code when loaded: load only artefacts from a source you trust.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""Training on speaker-independent splits: no test speaker in training, metrics on originals only."""
+import numpy as np
+import pytest
+
+from ser.featurize import FeatureSettings
+from ser.train import balanced_weights, holdout, load_table, train_holdout, train_loso
+
+
+def test_holdout_keeps_test_speakers_and_augmentation_apart(tiny_features):
+    features, params, manifest = tiny_features
+    table = load_table(features, "pooled", FeatureSettings.from_params(params).features)
+    train, val, test = holdout(table)
+    assert set(train.meta["speaker"]).isdisjoint(test.meta["speaker"])
+    assert set(train.meta["speaker"]).isdisjoint(val.meta["speaker"])
+    assert not test.meta["augmented"].any() and not val.meta["augmented"].any()
+    assert train.meta["augmented"].sum() == (~train.meta["augmented"]).sum()  # one copy per train clip
+    assert len(test) == (manifest["split"] == "test").sum()
+
+
+def test_balanced_weights():
+    w = balanced_weights(np.array([0, 0, 0, 1]))
+    assert w.tolist() == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2.0])
+
+
+def test_train_holdout_scores_val_and_test(tiny_features):
+    features, params, _ = tiny_features
+    artifact, result, history = train_holdout("logistic", {"kind": "logistic", "C": 1.0}, params, features)
+    assert set(result["scores"]) == {"val", "test"}
+    test = result["scores"]["test"]
+    assert 0 <= test["uar"] <= 1 and np.array(test["confusion"]).sum() == test["n"]
+    assert result["data"]["test"]["augmented_rows"] == 0
+    assert history == {} and artifact.info["metrics"]["test"]["uar"] == test["uar"]
+    assert len(result["predictions"]["test"]) == test["n"]
+
+
+def test_loso_tests_every_speaker_once(tiny_features):
+    features, params, manifest = tiny_features
+    seen = []
+    summary = train_loso({"kind": "logistic"}, params, features, on_fold=lambda i, n, s, u: seen.append(s))
+    assert summary["folds"] == manifest["speaker"].nunique() == len(seen) == len(set(seen))
+    assert 0 <= summary["uar_mean"] <= 1 and summary["uar_std"] >= 0
+    assert sum(f["n"] for f in summary["per_fold"]) == len(manifest)  # originals only, each once
