@@ -231,6 +231,178 @@ def validate(
         _fail(f"validation failed; the full report is {report}")
 
 
+def _raw_params(params: Path) -> dict:
+    import yaml
+
+    _params(params)
+    return yaml.safe_load(params.read_text())
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="a model name from `models:` in params.yaml")],
+    features: Annotated[Path, typer.Option(help="feature tables folder")] = Path("data/features"),
+    models_dir: Annotated[Path, typer.Option("--models-dir", help="where trained artefacts go")] = Path("models/zoo"),
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Train one model on the train speakers (early stopping on val speakers) and score it on test speakers."""
+    from ser.evaluate import flat_metrics
+    from ser.io import write_json
+    from ser.plots import plot_confusion, plot_history, plot_note, write_history_csv
+    from ser.train import train_holdout
+
+    raw = _raw_params(params)
+    spec = (raw.get("models") or {}).get(model)
+    if spec is None:
+        _fail(f"model {model!r} is not in params.yaml models: ({', '.join(raw.get('models') or {})})")
+    console.print(f"training {model} ({spec['kind']})")
+    try:
+        artifact, result, history = train_holdout(model, dict(spec), raw, features)
+    except ValueError as err:
+        _fail(str(err))
+    artifact.save(models_dir / model)
+    size_mb = sum(f.stat().st_size for f in (models_dir / model).rglob("*") if f.is_file()) / 2**20
+    timings = {**result["timings"], "size_mb": round(size_mb, 3)}
+    scores = result["scores"]
+    flat = {"val": flat_metrics(scores["val"]) if "val" in scores else {}, "test": flat_metrics(scores["test"]), **timings}
+    write_json(flat, Path("metrics/models") / f"{model}.json")
+    predictions = result.pop("predictions")
+    write_json({**result, "timings": timings, "history": history}, Path("reports/models") / f"{model}.json")
+    out = Path("plots/models") / model
+    plot_confusion(scores["test"]["confusion"], out / "confusion.png",
+                   title=f"{model}: test speakers, UAR {scores['test']['uar']:.3f}")
+    from ser.io import atomic_path
+
+    with atomic_path(out / "predictions.csv") as tmp:  # actual,predicted per test clip: DVC's confusion template
+        predictions["test"].to_csv(tmp, index=False)
+    write_history_csv(out / "history.csv", history)
+    if plot_history(history, out / "history.png", title=f"{model} training curves") is None:
+        plot_note(out / "history.png", f"{model}: no per-epoch history ({spec['kind']} is not trained by epochs)")
+    val_uar = scores.get("val", {}).get("uar")
+    stdout.print(f"{model}: val UAR {val_uar}, test UAR {scores['test']['uar']}, "
+                 f"accuracy {scores['test']['accuracy']}, macro-F1 {scores['test']['macro_f1']}, "
+                 f"train {timings['train_s']} s")
+
+
+@app.command()
+def loso(
+    model: Annotated[str, typer.Option(help="a model name from `models:` in params.yaml")],
+    features: Annotated[Path, typer.Option(help="feature tables folder")] = Path("data/features"),
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Leave-one-speaker-out over every speaker: mean and spread of UAR, per corpus too."""
+    from ser.io import write_json
+    from ser.train import train_loso
+
+    raw = _raw_params(params)
+    spec = (raw.get("models") or {}).get(model)
+    if spec is None:
+        _fail(f"model {model!r} is not in params.yaml models:")
+    with _progress() as progress:
+        task = progress.add_task(f"LOSO {model}", total=None)
+
+        def on_fold(i, n, speaker, uar):
+            progress.update(task, total=n, completed=i, description=f"LOSO {model} ({speaker}: UAR {uar:.3f})")
+
+        summary = train_loso(dict(spec), raw, features, on_fold=on_fold)
+    write_json({k: v for k, v in summary.items() if k not in ("per_fold", "confusion")}, Path("metrics/loso") / f"{model}.json")
+    write_json(summary, Path("reports/loso") / f"{model}.json")
+    stdout.print(f"{model} LOSO over {summary['folds']} speakers: UAR {summary['uar_mean']:.3f} +- {summary['uar_std']:.3f}; "
+                 f"per corpus {summary['uar_by_corpus']}")
+
+
+@app.command(name="select-best")
+def select_best(
+    models_dir: Annotated[Path, typer.Option("--models-dir", help="trained artefacts to choose from")] = Path("models/zoo"),
+    best_dir: Annotated[Path, typer.Option("--best", help="where the chosen artefact is copied")] = Path("models/best"),
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Pick the model with the best VALIDATION UAR (never test) into models/best; write the leaderboard."""
+    import json
+    import shutil
+
+    from ser.evaluate import leaderboard, leaderboard_markdown
+    from ser.io import write_json, write_text
+    from ser.plots import plot_leaderboard
+
+    raw = _raw_params(params)
+    rows = []
+    for name in raw.get("models") or {}:
+        path = Path("metrics/models") / f"{name}.json"
+        if not path.is_file():
+            _fail(f"{path} is missing: train {name} first (dvc repro train@{name})")
+        m = json.loads(path.read_text())
+        rows.append({"model": name, "kind": raw["models"][name]["kind"], "val_uar": m["val"].get("uar"),
+                     "test_uar": m["test"]["uar"], "test_accuracy": m["test"]["accuracy"],
+                     "test_macro_f1": m["test"]["macro_f1"], "train_s": m["train_s"],
+                     "predict_ms_per_clip": m.get("predict_ms_per_clip"), "size_mb": m["size_mb"]})
+    board = leaderboard(rows)
+    best = str(board.iloc[0]["model"])
+    target = best_dir
+    tmp = best_dir.with_name(f".{best_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(models_dir / best, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    write_text(leaderboard_markdown(board), Path("reports/leaderboard.md"))
+    plot_leaderboard(board, Path("plots/leaderboard.png"))
+    top = {k: (None if isinstance(v, float) and v != v else v) for k, v in board.iloc[0].to_dict().items()}
+    write_json(top, Path("metrics/best.json"))
+    stdout.print(leaderboard_markdown(board))
+    stdout.print(f"best by validation UAR: {best} -> {target}")
+
+
+@app.command()
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="audio files or folders")],
+    model: Annotated[Path, typer.Option(help="model artefact folder")] = Path("models/best"),
+    out: Annotated[Optional[Path], typer.Option(help="write predictions to .csv, .parquet or .json")] = None,
+) -> None:
+    """Predict the emotion of each file (folders are searched recursively); a bad file gets an error row."""
+    from ser.artifact import ArtifactError, load_artifact
+    from ser.predict import expand_paths, predict_files
+
+    try:
+        artifact = load_artifact(model)
+    except ArtifactError as err:
+        _fail(str(err))
+    files = expand_paths(paths)
+    if not files:
+        _fail("no audio files found in the given paths")
+    with _progress() as progress:
+        task = progress.add_task("predict", total=len(files))
+        df = predict_files(artifact, files, on_file=lambda: progress.advance(task))
+    if out:
+        from ser.io import atomic_path
+
+        with atomic_path(out) as tmp:
+            suffix = out.suffix.lower()
+            if suffix == ".csv":
+                df.to_csv(tmp, index=False)
+            elif suffix == ".parquet":
+                df.to_parquet(tmp, index=False)
+            elif suffix == ".json":
+                df.to_json(tmp, orient="records", indent=2)
+            else:
+                _fail(f"--out must end in .csv, .parquet or .json, not {suffix!r}")
+        console.print(f"wrote {len(df)} predictions to {out}")
+    table = Table(title=f"predictions ({artifact.name})")
+    for col in ("path", "emotion", "confidence", *EMOTIONS):
+        table.add_column(col, justify="left" if col in ("path", "emotion") else "right")
+    for r in df.head(50).itertuples(index=False):
+        row = r._asdict()
+        if row["error"]:
+            table.add_row(row["path"], f"[red]error: {row['error']}[/]", "", *[""] * len(EMOTIONS))
+        else:
+            table.add_row(row["path"], row["emotion"], f"{row['confidence']:.2f}",
+                          *(f"{row['prob_' + e]:.2f}" for e in EMOTIONS))
+    stdout.print(table)
+    if len(df) > 50:
+        stdout.print(f"... {len(df) - 50} more rows" + (f" in {out}" if out else " (use --out)"))
+    if df["error"].astype(bool).any():
+        console.print(f"[yellow]{int(df['error'].astype(bool).sum())} file(s) could not be read (see the error column)")
+
+
 @app.command(name="use-corpora")
 def use_corpora(
     folder: Annotated[Path, typer.Argument(help="a folder holding one or several corpora in their original layouts")],
