@@ -352,57 +352,6 @@ def select_best(
     stdout.print(f"best by validation UAR: {best} -> {target}")
 
 
-@app.command()
-def predict(
-    paths: Annotated[list[Path], typer.Argument(help="audio files or folders")],
-    model: Annotated[Path, typer.Option(help="model artefact folder")] = Path("models/best"),
-    out: Annotated[Optional[Path], typer.Option(help="write predictions to .csv, .parquet or .json")] = None,
-) -> None:
-    """Predict the emotion of each file (folders are searched recursively); a bad file gets an error row."""
-    from ser.artifact import ArtifactError, load_artifact
-    from ser.predict import expand_paths, predict_files
-
-    try:
-        artifact = load_artifact(model)
-    except ArtifactError as err:
-        _fail(str(err))
-    files = expand_paths(paths)
-    if not files:
-        _fail("no audio files found in the given paths")
-    with _progress() as progress:
-        task = progress.add_task("predict", total=len(files))
-        df = predict_files(artifact, files, on_file=lambda: progress.advance(task))
-    if out:
-        from ser.io import atomic_path
-
-        with atomic_path(out) as tmp:
-            suffix = out.suffix.lower()
-            if suffix == ".csv":
-                df.to_csv(tmp, index=False)
-            elif suffix == ".parquet":
-                df.to_parquet(tmp, index=False)
-            elif suffix == ".json":
-                df.to_json(tmp, orient="records", indent=2)
-            else:
-                _fail(f"--out must end in .csv, .parquet or .json, not {suffix!r}")
-        console.print(f"wrote {len(df)} predictions to {out}")
-    table = Table(title=f"predictions ({artifact.name})")
-    for col in ("path", "emotion", "confidence", *EMOTIONS):
-        table.add_column(col, justify="left" if col in ("path", "emotion") else "right")
-    for r in df.head(50).itertuples(index=False):
-        row = r._asdict()
-        if row["error"]:
-            table.add_row(row["path"], f"[red]error: {row['error']}[/]", "", *[""] * len(EMOTIONS))
-        else:
-            table.add_row(row["path"], row["emotion"], f"{row['confidence']:.2f}",
-                          *(f"{row['prob_' + e]:.2f}" for e in EMOTIONS))
-    stdout.print(table)
-    if len(df) > 50:
-        stdout.print(f"... {len(df) - 50} more rows" + (f" in {out}" if out else " (use --out)"))
-    if df["error"].astype(bool).any():
-        console.print(f"[yellow]{int(df['error'].astype(bool).sum())} file(s) could not be read (see the error column)")
-
-
 @app.command(name="use-corpora")
 def use_corpora(
     folder: Annotated[Path, typer.Argument(help="a folder holding one or several corpora in their original layouts")],
@@ -427,6 +376,10 @@ def use_corpora(
     for name, e in entries.items():
         console.print(f"corpus {name}: {e['format']} at {e['root']}")
 
+
+from ser.cli_predict import register  # noqa: E402  (prediction commands live in their own module)
+
+register(app)
 
 if __name__ == "__main__":
     app()
