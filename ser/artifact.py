@@ -17,7 +17,7 @@ import numpy as np
 
 from ser import EMOTIONS
 from ser.features import FeatureConfig
-from ser.normalize import Standardizer
+from ser.normalize import GroupNormalizer
 
 MANIFEST = "artifact.json"
 SCALER = "scaler.npz"
@@ -42,7 +42,7 @@ class Artifact:
 
     name: str
     model: Any  # ser.models.base.SerModel
-    scaler: Standardizer
+    scaler: GroupNormalizer  # per-speaker normalisation config + the global statistics fitted on training rows
     features: FeatureConfig
     audio: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)  # data, protocol, metrics, timings for the card
@@ -66,7 +66,7 @@ class Artifact:
                 "input": self.model.input, "labels": list(EMOTIONS), "seed": self.model.seed,
                 "model_params": self.model.params, "training": self.model.training,
                 "feature_params": self.features.to_dict(), "feature_hash": self.features.config_hash(),
-                "audio": self.audio, "info": self.info, "files": files,
+                "audio": self.audio, "normalize": self.scaler.config(), "info": self.info, "files": files,
             }
             (tmp / MANIFEST).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
             if folder.exists():
@@ -115,7 +115,7 @@ def load_artifact(folder: Path | str, expected_features: FeatureConfig | None = 
                             "retrain or predict with the model's own params")
     model = load_model(meta["kind"], folder, meta["model_params"])
     with np.load(folder / SCALER) as arrays:
-        scaler = Standardizer.from_arrays(dict(arrays))
+        scaler = GroupNormalizer.from_arrays(dict(arrays), meta.get("normalize", {"mode": "none", "min_group_size": 5}))
     return Artifact(name=meta["name"], model=model, scaler=scaler, features=features,
                     audio=meta["audio"], info=meta["info"])
 
@@ -127,7 +127,9 @@ def model_card(artifact: Artifact) -> str:
              f"- kind: `{artifact.model.kind}` ({artifact.model.framework}), input: {artifact.model.input}",
              f"- labels: {', '.join(EMOTIONS)}",
              f"- features: hash `{artifact.features.config_hash()}`, sample rate {artifact.features.sample_rate} Hz",
-             f"- protocol: {info.get('protocol', 'speaker holdout')}; model chosen on validation speakers only"]
+             f"- protocol: {info.get('protocol', 'speaker holdout')}; model chosen on validation speakers only",
+             f"- normalisation: {artifact.scaler.mode} (groups under {artifact.scaler.min_group_size} clips use "
+             "the training set's global statistics, stored in scaler.npz)"]
     data = info.get("data", {})
     if data:
         lines += ["", "## Data", "", "| split | speakers | utterances | corpora |", "|---|---|---|---|"]

@@ -323,10 +323,10 @@ def select_best(
 
     from ser.evaluate import leaderboard, leaderboard_markdown
     from ser.io import write_json, write_text
-    from ser.plots import plot_leaderboard
+    from ser.plots import plot_leaderboard, plot_per_corpus
 
     raw = _raw_params(params)
-    rows = []
+    rows, per_corpus = [], {}
     for name in raw.get("models") or {}:
         path = Path("metrics/models") / f"{name}.json"
         if not path.is_file():
@@ -336,6 +336,7 @@ def select_best(
                      "test_uar": m["test"]["uar"], "test_accuracy": m["test"]["accuracy"],
                      "test_macro_f1": m["test"]["macro_f1"], "train_s": m["train_s"],
                      "predict_ms_per_clip": m.get("predict_ms_per_clip"), "size_mb": m["size_mb"]})
+        per_corpus[name] = {k.removeprefix("uar_"): v for k, v in m["test"].items() if k.startswith("uar_")}
     board = leaderboard(rows)
     best = str(board.iloc[0]["model"])
     target = best_dir
@@ -346,6 +347,8 @@ def select_best(
     tmp.rename(target)
     write_text(leaderboard_markdown(board), Path("reports/leaderboard.md"))
     plot_leaderboard(board, Path("plots/leaderboard.png"))
+    plot_per_corpus({m: per_corpus[m] for m in board["model"]}, Path("plots/per_corpus.png"),
+                    title="test-speaker UAR per corpus")
     top = {k: (None if isinstance(v, float) and v != v else v) for k, v in board.iloc[0].to_dict().items()}
     write_json(top, Path("metrics/best.json"))
     stdout.print(leaderboard_markdown(board))

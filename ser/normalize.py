@@ -33,3 +33,69 @@ class Standardizer:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Standardizer:
         return cls(mean=np.asarray(arrays["mean"]), scale=np.asarray(arrays["scale"]))
+
+
+NORMALIZE_MODES = ("none", "speaker")
+
+
+@dataclass
+class GroupNormalizer:
+    """Standardise features per group (a speaker, a session, a folder) before a global scaler.
+
+    Much of the variance in hand-crafted features is the voice, not the emotion; z-scoring each
+    speaker's clips by that speaker's own statistics removes it. A group with fewer than
+    `min_group_size` clips falls back to the training data's global statistics. Only `fallback`
+    and `post` are fitted (on training rows) and stored; a group's own statistics come from the
+    clips being normalised, so no label is ever used and no test clip touches the fitted state.
+    """
+
+    mode: str = "none"
+    min_group_size: int = 5
+    fallback: Standardizer | None = None  # global statistics of the raw training rows
+    post: Standardizer | None = None      # global scaler fitted after per-group normalisation
+
+    def __post_init__(self) -> None:
+        if self.mode not in NORMALIZE_MODES:
+            raise ValueError(f"normalize.mode must be one of {NORMALIZE_MODES}, got {self.mode!r}")
+        if self.min_group_size < 2:
+            raise ValueError(f"normalize.min_group_size must be at least 2, got {self.min_group_size}")
+
+    def _per_group(self, x: np.ndarray, groups: np.ndarray | None, stats_rows: np.ndarray | None) -> np.ndarray:
+        assert self.fallback is not None
+        if self.mode == "none" or groups is None:
+            return self.fallback.transform(x)
+        groups = np.asarray(groups)
+        stats_rows = np.ones(len(x), bool) if stats_rows is None else np.asarray(stats_rows, bool)
+        out = np.empty(x.shape, np.float32)
+        for group in np.unique(groups):
+            rows = groups == group
+            basis = rows & stats_rows
+            if basis.sum() >= self.min_group_size:
+                out[rows] = Standardizer().fit(x[basis]).transform(x[rows])
+            else:
+                out[rows] = self.fallback.transform(x[rows])
+        return out
+
+    def fit(self, x: np.ndarray, groups: np.ndarray | None = None, stats_rows: np.ndarray | None = None) -> GroupNormalizer:
+        """Fit on training rows; `stats_rows` marks the rows a group's statistics come from (originals, not augmented copies)."""
+        self.fallback = Standardizer().fit(x)
+        self.post = Standardizer().fit(self._per_group(x, groups, stats_rows))
+        return self
+
+    def transform(self, x: np.ndarray, groups: np.ndarray | None = None, stats_rows: np.ndarray | None = None) -> np.ndarray:
+        if self.post is None:
+            raise RuntimeError("GroupNormalizer used before fit")
+        return self.post.transform(self._per_group(x, groups, stats_rows))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"fallback_mean": self.fallback.mean, "fallback_scale": self.fallback.scale,
+                "post_mean": self.post.mean, "post_scale": self.post.scale}
+
+    def config(self) -> dict[str, object]:
+        return {"mode": self.mode, "min_group_size": self.min_group_size}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], config: dict[str, object]) -> GroupNormalizer:
+        return cls(mode=str(config["mode"]), min_group_size=int(config["min_group_size"]),
+                   fallback=Standardizer(arrays["fallback_mean"], arrays["fallback_scale"]),
+                   post=Standardizer(arrays["post_mean"], arrays["post_scale"]))

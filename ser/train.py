@@ -13,7 +13,7 @@ from ser import EMOTIONS
 from ser.artifact import Artifact
 from ser.featurize import AUDIO_DEFAULTS, FeatureSettings, read_features
 from ser.features import FeatureConfig, pooled_feature_names
-from ser.normalize import Standardizer
+from ser.normalize import GroupNormalizer
 
 LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 
@@ -60,25 +60,37 @@ def describe(table: Table) -> dict[str, Any]:
             "augmented_rows": int(table.meta["augmented"].sum()), "corpora": sorted(originals["corpus"].unique())}
 
 
+def normalizer(params: dict[str, Any]) -> GroupNormalizer:
+    """The normaliser params.yaml asks for (`normalize: {mode, min_group_size}`)."""
+    cfg = params.get("normalize") or {}
+    return GroupNormalizer(mode=cfg.get("mode", "none"), min_group_size=int(cfg.get("min_group_size", 5)))
+
+
+def scale(norm: GroupNormalizer, table: Table) -> np.ndarray:
+    """Normalise a table by its speakers; group statistics come from original clips only."""
+    return norm.transform(table.x, table.meta["speaker"].to_numpy(), ~table.meta["augmented"].to_numpy())
+
+
 def fit_and_score(spec: dict[str, Any], training: dict[str, Any], seed: int, train: Table, val: Table | None,
-                  tests: dict[str, Table]) -> tuple[Any, Standardizer, dict[str, Any], dict[str, list[float]], dict[str, float]]:
-    """Fit scaler and model on `train` (val only for early stopping), score each table in `tests`."""
+                  tests: dict[str, Table], norm: GroupNormalizer | None = None
+                  ) -> tuple[Any, GroupNormalizer, dict[str, Any], dict[str, list[float]], dict[str, float]]:
+    """Fit the normaliser and model on `train` (val only for early stopping), score each table in `tests`."""
     from ser.evaluate import evaluate
     from ser.models import build_model
 
     model = build_model(spec, seed=seed, training=training)
-    scaler = Standardizer().fit(train.x)
-    x_val = scaler.transform(val.x) if val is not None and len(val) else None
+    scaler = (norm or GroupNormalizer()).fit(train.x, train.meta["speaker"].to_numpy(), ~train.meta["augmented"].to_numpy())
+    x_val = scale(scaler, val) if val is not None and len(val) else None
     y_val = val.y if x_val is not None else None
     start = time.perf_counter()
-    history = model.fit(scaler.transform(train.x), train.y, x_val, y_val, sample_weight=balanced_weights(train.y))
+    history = model.fit(scale(scaler, train), train.y, x_val, y_val, sample_weight=balanced_weights(train.y))
     timings = {"train_s": round(time.perf_counter() - start, 3)}
     scores = {}
     for name, table in tests.items():
         if not len(table):
             continue
         start = time.perf_counter()
-        proba = model.predict_proba(scaler.transform(table.x))
+        proba = model.predict_proba(scale(scaler, table))
         elapsed = time.perf_counter() - start
         scores[name] = evaluate(table.y, proba, groups={"corpus": table.meta["corpus"].to_numpy()})
         scores[name]["predictions"] = pd.DataFrame({
@@ -87,6 +99,21 @@ def fit_and_score(spec: dict[str, Any], training: dict[str, Any], seed: int, tra
         if name == "test":
             timings["predict_ms_per_clip"] = round(1000 * elapsed / len(table), 4)
     return model, scaler, scores, history, timings
+
+
+def subsample(train: Table, fraction: float, seed: int) -> Table:
+    """Keep `fraction` of the training clips per emotion (at least one each), with their augmented copies."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"train.fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return train
+    rng = np.random.default_rng(seed)
+    originals = train.meta[~train.meta["augmented"]].assign(y=train.y[~train.meta["augmented"].to_numpy()])
+    keep = []
+    for _, group in originals.groupby("y", sort=True):
+        n = max(1, int(round(fraction * len(group))))
+        keep += rng.choice(group["utt_id"].to_numpy(), size=n, replace=False).tolist()
+    return train.subset(train.meta["source"].isin(keep))
 
 
 def holdout(table: Table) -> tuple[Table, Table, Table]:
@@ -103,11 +130,12 @@ def train_holdout(name: str, spec: dict[str, Any], params: dict[str, Any], featu
 
     table = load_table(features_dir, model_input(spec["kind"]), settings.features)
     train, val, test = holdout(table)
+    train = subsample(train, float(params.get("train", {}).get("fraction", 1.0)), int(params.get("seed", 42)))
     if not len(train) or not len(test):
         raise ValueError("the feature table has no train or no test rows: check split.ratios and the manifest")
     model, scaler, scores, history, timings = fit_and_score(
         spec, params.get("train", {}).get("keras", {}), int(params.get("seed", 42)), train, val,
-        {"val": val, "test": test})
+        {"val": val, "test": test}, norm=normalizer(params))
     info = {"protocol": "speaker holdout" if params.get("split", {}).get("protocol", "speaker") == "speaker"
             else f"cross-corpus (test corpora: {params['split'].get('test_corpora')})",
             "data": {"train": describe(train), "val": describe(val), "test": describe(test)},
@@ -141,7 +169,8 @@ def train_loso(spec: dict[str, Any], params: dict[str, Any], features_dir: Path 
         val = table.subset((source_speaker == val_speaker) & ~aug) if keras else None
         train = table.subset((source_speaker != speaker) & (source_speaker != val_speaker))
         _, _, scores, _, _ = fit_and_score(spec, params.get("train", {}).get("keras", {}),
-                                          int(params.get("seed", 42)), train, val, {"test": test})
+                                          int(params.get("seed", 42)), train, val, {"test": test},
+                                          norm=normalizer(params))
         scores["test"].pop("predictions")
         folds.append({**scores["test"], "fold": i, "speaker": speaker,
                       "corpus": str(test.meta["corpus"].iloc[0])})

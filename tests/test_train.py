@@ -17,6 +17,21 @@ def test_holdout_keeps_test_speakers_and_augmentation_apart(tiny_features):
     assert len(test) == (manifest["split"] == "test").sum()
 
 
+def test_subsample_keeps_each_class_and_its_copies(tiny_features):
+    from ser.train import subsample
+
+    features, params, _ = tiny_features
+    train, _, _ = holdout(load_table(features, "pooled", FeatureSettings.from_params(params).features))
+    small = subsample(train, 0.1, seed=0)
+    originals = small.meta[~small.meta["augmented"]]
+    assert set(small.y) == set(train.y)  # at least one clip per emotion
+    assert len(originals) == 7  # 10% of 2-4 clips per class rounds to the minimum of one
+    assert set(small.meta["source"]) == set(originals["utt_id"])  # copies follow their source
+    assert subsample(train, 1.0, seed=0) is train
+    with pytest.raises(ValueError, match="train.fraction"):
+        subsample(train, 0.0, seed=0)
+
+
 def test_balanced_weights():
     w = balanced_weights(np.array([0, 0, 0, 1]))
     assert w.tolist() == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2.0])
