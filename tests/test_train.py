@@ -55,3 +55,4 @@ def test_loso_tests_every_speaker_once(tiny_features):
     assert summary["folds"] == manifest["speaker"].nunique() == len(seen) == len(set(seen))
     assert 0 <= summary["uar_mean"] <= 1 and summary["uar_std"] >= 0
     assert sum(f["n"] for f in summary["per_fold"]) == len(manifest)  # originals only, each once
+    assert summary["uar_corpus_mean"] == pytest.approx(np.mean(list(summary["uar_by_corpus"].values())), abs=1e-4)

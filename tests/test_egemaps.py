@@ -1,0 +1,73 @@
+"""openSMILE functionals: names, finiteness on edge-case signals, the per-process Smile cache."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("opensmile")
+
+from ser import egemaps  # noqa: E402
+from ser.egemaps import egemaps_names, extract_egemaps  # noqa: E402
+
+SR = 16000
+
+
+def sine(seconds: float = 1.0, freq: float = 220.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_egemaps_names_are_88_prefixed_and_unique():
+    names = egemaps_names()
+    assert len(names) == 88
+    assert len(set(names)) == 88
+    assert all(n.startswith("egemaps_") for n in names)
+    assert "egemaps_F0semitoneFrom27.5Hz_sma3nz_amean" in names
+
+
+def test_sine_gives_finite_float32_vector_matching_names():
+    vec = extract_egemaps(sine(), SR)
+    assert vec.shape == (88,)
+    assert vec.dtype == np.float32
+    assert np.isfinite(vec).all()
+    # a 220 Hz tone: the F0 mean (semitones above 27.5 Hz) is 12 * log2(220 / 27.5) = 36
+    f0 = vec[egemaps_names().index("egemaps_F0semitoneFrom27.5Hz_sma3nz_amean")]
+    assert f0 == pytest.approx(36.0, abs=1.0)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 0.02])
+def test_silence_and_very_short_clips_are_finite(seconds):
+    vec = extract_egemaps(np.zeros(int(seconds * SR), np.float32), SR)
+    assert vec.shape == (88,)
+    assert np.isfinite(vec).all()
+
+
+def test_deterministic_and_other_rates():
+    a, b = extract_egemaps(sine(), SR), extract_egemaps(sine(), SR)
+    np.testing.assert_array_equal(a, b)
+    assert np.isfinite(extract_egemaps(sine(0.5)[: SR // 4], 8000)).all()
+
+
+def test_compare_2016_names_and_values():
+    names = egemaps_names("ComParE_2016")
+    assert len(names) == 6373 and all(n.startswith("egemaps_") for n in names)
+    vec = extract_egemaps(sine(0.5), SR, "ComParE_2016")
+    assert vec.shape == (6373,) and np.isfinite(vec).all()
+
+
+def test_smile_is_built_once_per_feature_set():
+    egemaps_names()
+    first = egemaps._SMILES["eGeMAPSv02"]
+    extract_egemaps(sine(0.2), SR)
+    assert egemaps._SMILES["eGeMAPSv02"] is first
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="feature set"):
+        egemaps_names("GeMAPS-ish")
+    with pytest.raises(ValueError, match="mono"):
+        extract_egemaps(np.zeros((2, 1000), np.float32), SR)
+    with pytest.raises(ValueError, match="empty"):
+        extract_egemaps(np.zeros(0, np.float32), SR)
+    with pytest.raises(ValueError, match="sample rate"):
+        extract_egemaps(sine(), 0)
