@@ -135,6 +135,9 @@ class FeatureConfig:
     logmel_frames: int = 300
     """Frames per log-mel sequence (300 = 3 s at a 10 ms hop): longer clips are centre-cropped,
     shorter ones padded at the end with their floor value."""
+    opensmile: str | None = None
+    """openSMILE functionals appended to the pooled vector as ``egemaps_*`` columns (feature fusion):
+    eGeMAPSv02 (88 values) or ComParE_2016; null for none. Computed from the time signal."""
 
     def __post_init__(self) -> None:
         set_ = functools.partial(object.__setattr__, self)
@@ -174,6 +177,11 @@ class FeatureConfig:
                self.n_contrast_bands)
         _check(self.contrast_fmin > 0, "contrast_fmin", "must be > 0 Hz", self.contrast_fmin)
         _check(self.logmel_frames >= 1, "logmel_frames", "must be >= 1", self.logmel_frames)
+        if self.opensmile is not None:
+            from ser.egemaps import FEATURE_SETS
+
+            _check(self.opensmile in FEATURE_SETS, "opensmile", f"must be null or one of {list(FEATURE_SETS)}",
+                   self.opensmile)
         if self.n_contrast_bands:
             top = self.contrast_fmin * 2.0 ** (self.n_contrast_bands - 1)
             _check(top < nyquist, "n_contrast_bands",
@@ -287,6 +295,10 @@ def _names(cfg: FeatureConfig) -> tuple[str, ...]:
             width = max(_ROW_WIDTH[family], len(str(n)))
             row_names = [f"{family}_{i:0{width}d}" for i in range(1, n + 1)]
         names += [f"{row}_{stat}" for row in row_names for stat in cfg.stats]
+    if cfg.opensmile:
+        from ser.egemaps import egemaps_names
+
+        names += egemaps_names(cfg.opensmile)
     return tuple(names)
 
 
@@ -297,9 +309,9 @@ def pooled_feature_names(cfg: FeatureConfig | None = None) -> list[str]:
 
 def n_pooled_features(cfg: FeatureConfig | None = None) -> int:
     """len(pooled_feature_names(cfg)) = len(stats) * (n_mfcc * (3 if mfcc_deltas else 1) + n_chroma
-    + n_mels + (n_contrast_bands + 1 if n_contrast_bands else 0) + 2)."""
+    + n_mels + (n_contrast_bands + 1 if n_contrast_bands else 0) + 2), plus the openSMILE set's size."""
     cfg = cfg or FeatureConfig()
-    return len(cfg.stats) * sum(n for _, n in _family_rows(cfg))
+    return len(_names(cfg))
 
 
 def n_frames_for(n_samples: int, cfg: FeatureConfig | None = None) -> int:
@@ -589,7 +601,7 @@ def extract_pooled_vector(audio: np.ndarray, cfg: FeatureConfig | None = None) -
     """Pooled features of one mono clip at cfg.sample_rate: 1-D float32, ordered as
     ``pooled_feature_names(cfg)``."""
     cfg = cfg or FeatureConfig()
-    return _pooled_from(*_analyse(audio, cfg), cfg)
+    return _fuse(_pooled_from(*_analyse(audio, cfg), cfg), audio, cfg)
 
 
 def extract_pooled(audio: np.ndarray, cfg: FeatureConfig | None = None) -> dict[str, float]:
@@ -614,4 +626,14 @@ def extract_all(audio: np.ndarray, cfg: FeatureConfig | None = None) -> tuple[np
     cfg = cfg or FeatureConfig()
     y, mag, power, logmel = _analyse(audio, cfg)
     seq, n = _sequence(logmel, cfg)
-    return _pooled_from(y, mag, power, logmel, cfg), seq, n
+    return _fuse(_pooled_from(y, mag, power, logmel, cfg), audio, cfg), seq, n
+
+
+def _fuse(pooled: np.ndarray, audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Append the openSMILE functionals when `cfg.opensmile` asks for them (feature fusion)."""
+    if not cfg.opensmile:
+        return pooled
+    from ser.egemaps import extract_egemaps
+
+    extra = extract_egemaps(np.asarray(audio, dtype=np.float32), cfg.sample_rate, cfg.opensmile)
+    return np.concatenate([pooled, extra.astype(np.float32)])
