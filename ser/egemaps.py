@@ -11,8 +11,12 @@ object is not documented as safe to share between threads.
 """
 from __future__ import annotations
 
+import ctypes
+import importlib.util
+import platform
 import threading
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +26,24 @@ PREFIX = "egemaps_"
 
 _SMILES: dict[str, Any] = {}
 _LOCK = threading.Lock()
+
+
+def preload_library() -> bool:
+    """Load openSMILE's native library now, if installed; call it before TensorFlow is imported.
+
+    libSMILEapi loaded after TensorFlow corrupts the heap on its first extraction ("malloc():
+    invalid size", SIGABRT); loaded first, both work. Loading the .so with ctypes costs ~1 ms,
+    where `import opensmile` costs ~1.4 s. Returns whether a library was loaded.
+    """
+    spec = importlib.util.find_spec("opensmile")
+    if spec is None or spec.origin is None:
+        return False
+    machine = platform.machine().lower()
+    for lib in sorted((Path(spec.origin).parent / "core" / "bin").glob("*/*SMILEapi.*")):
+        if lib.parent.name.endswith(machine):
+            ctypes.CDLL(str(lib))
+            return True
+    return False
 
 
 def _check_set(feature_set: str) -> str:
@@ -76,4 +98,4 @@ def extract_egemaps(audio: np.ndarray, sr: int, feature_set: str = "eGeMAPSv02")
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
-__all__ = ["FEATURE_SETS", "PREFIX", "egemaps_names", "extract_egemaps"]
+__all__ = ["FEATURE_SETS", "PREFIX", "egemaps_names", "extract_egemaps", "preload_library"]

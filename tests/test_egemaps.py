@@ -71,3 +71,21 @@ def test_bad_arguments():
         extract_egemaps(np.zeros(0, np.float32), SR)
     with pytest.raises(ValueError, match="sample rate"):
         extract_egemaps(sine(), 0)
+
+
+def test_extraction_survives_tensorflow_loaded_first():
+    """libSMILEapi loaded after TensorFlow aborts ("malloc(): invalid size"); keras_models preloads it."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; import ser.models.keras_models; from ser.egemaps import extract_egemaps; "
+            "rng = np.random.default_rng(0); "
+            "[extract_egemaps((0.1 * rng.standard_normal(32000)).astype(np.float32), 16000) for _ in range(60)]; "
+            "print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
+
+
+def test_preload_library_finds_the_native_library():
+    assert egemaps.preload_library() is True

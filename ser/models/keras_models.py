@@ -20,6 +20,10 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+from ser.egemaps import preload_library  # noqa: E402
+
+preload_library()  # openSMILE's library must be in the process before TensorFlow's (see there)
+
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
