@@ -13,7 +13,8 @@ import yaml
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
-from ser.featurize import FeatureSettings, chunk_done, chunk_quarantine, plan_chunks, read_features, stale_parts
+from ser.featurize import (FeatureSettings, chunk_done, chunk_quarantine, plan_chunks, read_features, stale_parts,
+                           stale_temp_files)
 from ser.io import write_json, write_parquet
 from ser.params import load_params
 from flows.api import prefect_api
@@ -47,6 +48,9 @@ def features_flow(manifest_path: Path, out_dir: Path, params: dict[str, Any], co
     manifest = pd.read_parquet(manifest_path)
     if corpus:
         manifest = manifest[manifest["corpus"] == corpus]
+    for path in stale_temp_files(out_dir, corpus):  # left by a killed run: never read, but never kept either
+        logger.info("removing temp file %s of an interrupted run", path)
+        path.unlink(missing_ok=True)
     settings = FeatureSettings.from_params(params)
     chunks = plan_chunks(manifest, settings, int(params.get("runner", {}).get("chunk_size", 200)))
     todo = [c for c in chunks if not chunk_done(c, out_dir)]
@@ -87,7 +91,10 @@ def main(corpus: str | None = None, manifest: Path = Path("data/interim/manifest
     with prefect_api():
         result = flow_fn(manifest, out, params, corpus)
     name = corpus or "all"
-    write_json(result["summary"], metrics / f"{name}.json")
+    # run-dependent figures (chunks extracted this time, seconds) are logged, not DVC metrics:
+    # a resumed run must not read as a change in `dvc metrics diff`
+    stable = {k: v for k, v in result["summary"].items() if k not in ("extracted_chunks", "seconds")}
+    write_json(stable, metrics / f"{name}.json")
     write_parquet(result["quarantine"], out / "quarantine" / f"{name}.parquet")
 
 

@@ -1,9 +1,11 @@
 """The one audio loader: every stage decodes, down-mixes, resamples and normalises audio here, the same way."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Union
@@ -37,6 +39,9 @@ class AudioInfo:
     duration_s: float
     format: str   # container, e.g. "WAV", "FLAC"
     subtype: str  # sample encoding, e.g. "PCM_16", "FLOAT"
+    # Bytes the WAV header's data chunk declares beyond the end of the file: > 0 for a cut-off copy
+    # (libsndfile then reads only the frames present, which `frames` counts); 0 when complete or unknown.
+    missing_bytes: int = 0
 
 
 def _name(source: object) -> str:
@@ -47,15 +52,44 @@ def _name(source: object) -> str:
 
 
 def _check_path(source: AudioSource, name: str) -> None:
-    """Turn libsndfile's vague 'System error' for a missing path into a clear message."""
+    """Turn libsndfile's vague 'System error' for a missing, linked or unreadable path into a clear message."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise AudioError(f"{name}: file not found")
-        if not path.is_file():
-            raise AudioError(f"{name}: not a regular file")
-        if path.stat().st_size == 0:
-            raise AudioError(f"{name}: empty file (0 bytes), not audio")
+        try:
+            if not path.exists():
+                raise AudioError(f"{name}: {_dangling(path) if path.is_symlink() else 'file not found'}")
+            if not path.is_file():
+                raise AudioError(f"{name}: not a regular file")
+            if path.stat().st_size == 0:
+                raise AudioError(f"{name}: empty file (0 bytes), not audio")
+        except OSError as err:  # e.g. a folder on the way that this user may not enter
+            raise AudioError(f"{name}: cannot access ({err.strerror or err})") from err
+        if not os.access(path, os.R_OK, effective_ids=os.access in os.supports_effective_ids):
+            raise AudioError(f"{name}: permission denied (not readable by this user)")
+
+
+def _dangling(link: Path) -> str:
+    """Why a symbolic link leads nowhere: a loop, or a missing target."""
+    try:
+        link.stat()
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "symbolic link loop (the link never reaches a file)"
+    return f"broken symbolic link (its target {os.readlink(link)} does not exist)"
+
+
+# libsndfile's header log line for a WAV whose data chunk claims more bytes than the file holds
+_DATA_SHORT = re.compile(r"^data\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+
+
+def _missing_bytes(log: str) -> int:
+    """Data bytes a WAV header declares beyond the end of the file; 0 if none, or for the 'unknown
+    length' placeholder (0x7FFFFFFF or more) that streaming writers put in the header."""
+    match = _DATA_SHORT.search(log or "")
+    if not match:
+        return 0
+    declared, present = int(match[1]), int(match[2])
+    return 0 if declared >= 0x7FFFFFFF else max(declared - present, 0)
 
 
 def probe(path: AudioSource) -> AudioInfo:
@@ -81,6 +115,7 @@ def probe(path: AudioSource) -> AudioInfo:
         duration_s=float(info.frames) / float(info.samplerate),
         format=str(info.format),
         subtype=str(info.subtype),
+        missing_bytes=_missing_bytes(getattr(info, "extra_info", "")),
     )
 
 

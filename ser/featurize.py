@@ -171,6 +171,21 @@ def stale_parts(out_dir: Path, chunks: list[Chunk]) -> list[Path]:
     return found
 
 
+def stale_temp_files(out_dir: Path, corpus: str | None = None) -> list[Path]:
+    """Temp files (`.part-NNNNN.parquet.<random>.tmp`, see `ser.io.atomic_path`) that a killed run left
+    in the pooled and log-mel tables; only under `corpus=<corpus>/` when a corpus is given.
+
+    Readers skip them (dot-files are not part of a dataset), but they would linger in the output and
+    in DVC's cache, so a new run sweeps them before it starts.
+    """
+    found: list[Path] = []
+    for kind in ("pooled", "logmel"):
+        base = out_dir / kind if corpus is None else out_dir / kind / f"corpus={corpus}"
+        if base.is_dir():
+            found += [p for p in base.rglob(".*.tmp") if p.is_file()]
+    return sorted(found)
+
+
 def chunk_quarantine(out_dir: Path, chunks: list[Chunk]) -> pd.DataFrame:
     """Quarantine rows recorded in the finished chunks' metadata."""
     rows = []

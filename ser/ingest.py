@@ -45,6 +45,9 @@ def _row(corpus: corpora.Corpus, name: str, fmt: str, path: Path, label_map: dic
             info = probe(path)
         except AudioError as err:
             raise Quarantine("audio", str(err)) from None
+        if info.missing_bytes:
+            raise Quarantine("audio", f"truncated: the WAV header declares {info.missing_bytes} more data bytes "
+                                      f"than the file holds (only {info.duration_s:.3f} s readable; a cut-off copy?)")
         if not min_duration_s <= info.duration_s <= max_duration_s:
             raise Quarantine("audio", f"duration {info.duration_s:.3f} s outside "
                                       f"[{min_duration_s}, {max_duration_s}] (ingest.*_duration_s)")
