@@ -77,6 +77,55 @@ class SplitParams(_Section):
         return {k: value.get(k, 0.0) for k in ("train", "val", "test")}
 
 
+class RunnerParams(_Section):
+    kind: Literal["process", "thread"] = "process"
+    workers: int = Field(2, ge=1)
+    chunk_size: int = Field(200, ge=1)
+    dask_address: str | None = None
+
+
+class ModelEntry(BaseModel):
+    """One `models:` entry: a `kind` from `ser.models` plus its hyper-parameters (the model class
+    checks their names when it is built; checking them here would import scikit-learn/TensorFlow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from ser.models import model_input  # the registry, without importing any framework
+
+        model_input(value)  # ValueError: unknown model kind 'x'; known kinds: ...
+        return value
+
+
+class TrainParams(BaseModel):
+    """Only what ties `train:` to other sections is checked here; `keras` and `fraction` are typed in ser.train."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loso: list[str] = Field(default_factory=list)
+
+
+class ScheduleParams(_Section):
+    """`ser schedule`: when the pipeline flow runs, and on which DVC targets (empty: the whole DAG)."""
+
+    cron: str = "0 3 * * *"
+    targets: list[str] = Field(default_factory=list)
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"cron {value!r} must have five fields (minute hour day month weekday)")
+        return value
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 class Params(BaseModel):
     """The whole params.yaml. Sections of later stages are typed where they are used."""
 
@@ -88,6 +137,10 @@ class Params(BaseModel):
     ingest: IngestParams = Field(default_factory=IngestParams)
     labels: dict[str, dict[str, str | None]]
     split: SplitParams = Field(default_factory=SplitParams)
+    runner: RunnerParams = Field(default_factory=RunnerParams)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    train: TrainParams = Field(default_factory=TrainParams)
+    schedule: ScheduleParams = Field(default_factory=ScheduleParams)
 
     @field_validator("corpora")
     @classmethod
@@ -95,8 +148,16 @@ class Params(BaseModel):
         if not value:
             raise ValueError("no corpus configured")
         for name in value:
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"corpus name {name!r} must be letters, digits, '_', '-', '.'")
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelEntry]) -> dict[str, ModelEntry]:
+        for name in value:  # each names a DVC stage (train@NAME) and a folder (models/zoo/NAME)
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"model name {name!r} must be letters, digits, '_', '-', '.'")
         return value
 
     @field_validator("labels")
@@ -116,6 +177,10 @@ class Params(BaseModel):
             for raw, emotion in (entry.labels or {}).items():
                 if emotion is not None and emotion not in EMOTIONS:
                     raise ValueError(f"corpora.{name}.labels.{raw}: {emotion!r} is not one of the seven")
+        unknown_models = [name for name in self.train.loso if name not in self.models]
+        if unknown_models:
+            raise ValueError(f"train.loso names {', '.join(map(repr, unknown_models))}, not configured under "
+                             f"models: ({', '.join(self.models) or 'none'})")
         if self.split.protocol == "cross_corpus":
             if not self.split.test_corpora:
                 raise ValueError("split.test_corpora is empty but split.protocol is cross_corpus")
