@@ -1,8 +1,8 @@
-"""Prediction commands of the `ser` CLI: predict (files, folders), and the serving/streaming commands."""
+"""Prediction commands of the `ser` CLI: predict (files, folders, long recordings), listen, serve, export."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -20,40 +20,28 @@ def _fail(message: str) -> None:
     _cli()._fail(message)
 
 
-def predict(
-    paths: Annotated[list[Path], typer.Argument(help="audio files or folders")],
-    model: Annotated[Path, typer.Option(help="model artefact folder")] = Path("models/best"),
-    out: Annotated[Optional[Path], typer.Option(help="write predictions to .csv, .parquet or .json")] = None,
-) -> None:
-    """Predict the emotion of each file (folders are searched recursively); a bad file gets an error row."""
+def _load(model: Path):
     from ser.artifact import ArtifactError, load_artifact
-    from ser.predict import expand_paths, predict_files
 
     try:
-        artifact = load_artifact(model)
-    except ArtifactError as err:
+        return load_artifact(model)
+    except (ArtifactError, FileNotFoundError) as err:
         _fail(str(err))
-    files = expand_paths(paths)
-    if not files:
-        _fail("no audio files found in the given paths")
-    with _cli()._progress() as progress:
-        task = progress.add_task("predict", total=len(files))
-        df = predict_files(artifact, files, on_file=lambda: progress.advance(task))
-    if out:
-        from ser.io import atomic_path
+    except (KeyError, ValueError) as err:  # e.g. an artefact written by an older ser
+        _fail(f"{model}: cannot load this artefact ({type(err).__name__}: {err}); retrain it with this version")
 
-        with atomic_path(out) as tmp:
-            suffix = out.suffix.lower()
-            if suffix == ".csv":
-                df.to_csv(tmp, index=False)
-            elif suffix == ".parquet":
-                df.to_parquet(tmp, index=False)
-            elif suffix == ".json":
-                df.to_json(tmp, orient="records", indent=2)
-            else:
-                _fail(f"--out must end in .csv, .parquet or .json, not {suffix!r}")
-        _cli().console.print(f"wrote {len(df)} predictions to {out}")
-    table = Table(title=f"predictions ({artifact.name})")
+
+def _check_suffix(path: Optional[Path], allowed: tuple[str, ...], option: str) -> None:
+    if path is not None and path.suffix.lower() not in allowed:
+        _fail(f"{option} must end in {', '.join(allowed)}, not {path.suffix or '(no suffix)'!r}")
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _files_table(df, title: str) -> Table:
+    table = Table(title=title)
     for col in ("path", "emotion", "confidence", *EMOTIONS):
         table.add_column(col, justify="left" if col in ("path", "emotion") else "right")
     for r in df.head(50).itertuples(index=False):
@@ -61,17 +49,292 @@ def predict(
         if row["error"]:
             table.add_row(row["path"], f"[red]error: {row['error']}[/]", "", *[""] * len(EMOTIONS))
         else:
-            table.add_row(row["path"], row["emotion"], f"{row['confidence']:.2f}",
-                          *(f"{row['prob_' + e]:.2f}" for e in EMOTIONS))
-    _cli().stdout.print(table)
-    if len(df) > 50:
-        _cli().stdout.print(f"... {len(df) - 50} more rows" + (f" in {out}" if out else " (use --out)"))
-    if df["error"].astype(bool).any():
-        _cli().console.print(f"[yellow]{int(df['error'].astype(bool).sum())} file(s) could not be read (see the error column)")
+            table.add_row(row["path"], row["emotion"], _fmt(row["confidence"]),
+                          *(_fmt(row["prob_" + e]) for e in EMOTIONS))
+    return table
 
 
+def _timeline_table(df, title: str) -> Table:
+    table = Table(title=title)
+    for col in ("path", "start", "end", "emotion", "confidence", *EMOTIONS):
+        table.add_column(col, justify="left" if col in ("path", "emotion") else "right")
+    for r in df.head(200).itertuples(index=False):
+        row = r._asdict()
+        if row["error"]:
+            table.add_row(row["path"], "", "", f"[red]error: {row['error']}[/]", "", *[""] * len(EMOTIONS))
+        else:
+            table.add_row(row["path"], _fmt(row["start_s"]), _fmt(row["end_s"]), row["emotion"],
+                          _fmt(row["confidence"]), *(_fmt(row["prob_" + e]) for e in EMOTIONS))
+    return table
+
+
+def predict(
+    paths: Annotated[list[Path], typer.Argument(help="audio files or folders")],
+    model: Annotated[Path, typer.Option(help="model artefact folder")] = Path("models/best"),
+    out: Annotated[Optional[Path], typer.Option(help="write predictions to .csv, .parquet or .json")] = None,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="PNG: a radar of the seven probabilities per file (up to 12), or with --segment emotions over time")] = None,
+    segment: Annotated[Optional[float], typer.Option(
+        help="long recordings: predict sliding windows of SECONDS each and print a timeline", min=0.05)] = None,
+    hop: Annotated[Optional[float], typer.Option(help="with --segment: seconds between window starts (default: "
+                                                       "the window length)", min=0.01)] = None,
+    group_by: Annotated[str, typer.Option(
+        help="which files share a voice, for a model trained with per-speaker normalisation: auto (the speaker a "
+             "corpus layout gives, else the folder), speaker, folder, or none (global statistics); with --segment, "
+             "anything but none makes each recording one group")] = "auto",
+) -> None:
+    """Predict the emotion of each file (folders are searched recursively); a bad file gets an error row."""
+    from ser.predict import expand_paths, predict_files, predict_files_segments, write_table
+
+    from ser.grouping import GROUP_MODES
+
+    if hop is not None and segment is None:
+        _fail("--hop needs --segment")
+    if group_by not in GROUP_MODES:
+        _fail(f"--group-by must be one of {', '.join(GROUP_MODES)}, not {group_by!r}")
+    _check_suffix(out, (".csv", ".parquet", ".json"), "--out")
+    _check_suffix(plot, (".png",), "--plot")
+    artifact = _load(model)
+    files = expand_paths(paths)
+    if not files:
+        _fail("no audio files found in the given paths")
+    with _cli()._progress() as progress:
+        task = progress.add_task("predict", total=len(files))
+        tick = lambda: progress.advance(task)  # noqa: E731
+        if segment is None:
+            df = predict_files(artifact, files, on_file=tick, group_by=group_by)
+        else:
+            df = predict_files_segments(artifact, files, segment, hop, on_file=tick, group=group_by != "none")
+    if out:
+        write_table(df, out)
+        _cli().console.print(f"wrote {len(df)} {'windows' if segment else 'predictions'} to {out}")
+    if plot:
+        from ser.predict_plots import plot_radars, plot_timeline
+
+        if segment is None:
+            plot_radars(df, plot, title=f"emotion probabilities ({artifact.name})")
+        else:
+            plot_timeline(df, plot, title=f"emotion over time ({artifact.name}, {segment:g}-s windows)")
+        _cli().console.print(f"wrote {plot}")
+    limit = 50 if segment is None else 200
+    if segment is None:
+        _cli().stdout.print(_files_table(df, f"predictions ({artifact.name})"))
+    else:
+        hop_s = segment if hop is None else hop
+        _cli().stdout.print(_timeline_table(df, f"timeline ({artifact.name}, window {segment:g} s, hop {hop_s:g} s)"))
+    if len(df) > limit:
+        _cli().stdout.print(f"... {len(df) - limit} more rows" + (f" in {out}" if out else " (use --out)"))
+    bad = df.drop_duplicates("path")["error"].astype(bool).sum()
+    if bad:
+        _cli().console.print(f"[yellow]{int(bad)} file(s) could not be read (see the error column)")
+
+
+# -- listen ------------------------------------------------------------------------------------------
+
+
+def _bar(p: float, width: int = 24) -> str:
+    n = int(round(max(0.0, min(1.0, p)) * width))
+    return "#" * n + "." * (width - n)
+
+
+_LETTER = {"angry": "A", "disgust": "D", "fear": "F", "happy": "H", "neutral": "N", "sad": "S", "surprise": "U"}
+_COLOR = {"angry": "red", "disgust": "magenta", "fear": "blue", "happy": "yellow", "neutral": "white",
+          "sad": "cyan", "surprise": "green"}
+
+
+def _listen_view(event, history: list, source: str, stats, voice: str = "") -> Table:
+    table = Table(title=f"listening: {source}", caption=(
+        f"window {event.index + 1}, {event.end_s:.1f} s heard, RTF {stats.rtf:.3f}, "
+        f"{1000 * event.compute_s:.0f} ms per window" + (f"; {voice}" if voice else "")))
+    table.add_column("emotion")
+    table.add_column("now", justify="right")
+    table.add_column("smoothed", justify="right")
+    table.add_column("")
+    for i, e in enumerate(EMOTIONS):
+        table.add_row(f"[{_COLOR[e]}]{e}[/]", _fmt(event.proba[i]), _fmt(event.smoothed[i]), _bar(event.smoothed[i]))
+    now = "silence" if event.silent else f"{event.emotion} ({event.confidence:.2f})"
+    table.add_row("[bold]current[/]", now, str(event.smoothed_emotion or "-"), "")
+    line = "".join(f"[{_COLOR[e]}]{_LETTER[e]}[/]" if e else "." for e in history[-48:])
+    table.add_row("history", "", "", line)
+    return table
+
+
+def _voice_note(predictor) -> str:
+    """The state of speaker adaptation, for the live view's caption."""
+    scaler = predictor.artifact.scaler
+    if not predictor.adapt or scaler.mode == "none":
+        return "global normalisation"
+    if scaler.uses_groups(predictor.voice.clips):
+        return f"adapted to this voice ({predictor.voice.clips} windows)"
+    return f"warming up: {predictor.voice.clips}/{scaler.min_group_size} voiced windows, global normalisation until then"
+
+
+def listen(
+    model: Annotated[Path, typer.Option(help="model artefact folder")] = Path("models/best"),
+    device: Annotated[Optional[str], typer.Option(help="input device: index or part of its name (default: the system's)")] = None,
+    window: Annotated[Optional[float], typer.Option(help="seconds per prediction window (default: predict.window_s or 3)", min=0.1)] = None,
+    hop: Annotated[Optional[float], typer.Option(help="seconds between predictions (default: predict.hop_s or 1)", min=0.05)] = None,
+    smoothing: Annotated[Optional[float], typer.Option(help="weight of the past in the smoothed history, 0..<1 (default: predict.smoothing or 0.6)", min=0.0, max=0.99)] = None,
+    silence_db: Annotated[Optional[float], typer.Option("--silence-db", help="windows quieter than this RMS level (dBFS) are shown as silence; -999 turns it off")] = -55.0,
+    file: Annotated[Optional[Path], typer.Option(help="stream this audio file instead of the microphone")] = None,
+    realtime: Annotated[bool, typer.Option(help="with --file: pace the file like a live source")] = False,
+    seconds: Annotated[Optional[float], typer.Option(help="stop after this much audio (default: until Ctrl-C / end of file)", min=0.1)] = None,
+    list_devices: Annotated[bool, typer.Option("--list-devices", help="list the audio inputs and exit")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="also write every window's prediction to .csv, .parquet or .json")] = None,
+    params: Annotated[Path, typer.Option("--params", help="params.yaml (its optional `predict:` block gives the defaults)")] = Path("params.yaml"),
+    adapt: Annotated[bool, typer.Option("--adapt/--no-adapt", help="for a model trained per speaker: after a warm-up of "
+                                        "normalize.min_group_size voiced windows, normalise by this voice's running statistics")] = True,
+) -> None:
+    """Live emotion from the microphone (or --file): sliding windows, current emotion and a smoothed history."""
+    import yaml
+    from rich.live import Live
+
+    from ser.stream import MicError, StreamPredictor, file_source, import_sounddevice, input_devices, mic_source, stream_settings
+
+    console = _cli().console
+    if list_devices:
+        try:
+            inputs = input_devices()
+        except MicError as err:
+            _fail(str(err))
+        if not inputs:
+            _fail("no audio input device found")
+        table = Table(title="audio inputs")
+        for col in ("index", "name", "channels", "default Hz"):
+            table.add_column(col)
+        for d in inputs:
+            table.add_row(str(d["index"]), d["name"], str(d["channels"]), f"{d['default_samplerate']:g}")
+        _cli().stdout.print(table)
+        return
+    _check_suffix(out, (".csv", ".parquet", ".json"), "--out")
+    raw = {}
+    if params.is_file():
+        try:
+            raw = yaml.safe_load(params.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            _fail(f"{params}: {err}")
+    try:
+        cfg = stream_settings(raw, window_s=window, hop_s=hop, smoothing=smoothing)
+    except (TypeError, ValueError) as err:
+        _fail(f"{params}: bad predict: block ({err})")
+    sd = None
+    if file is None:  # fail on a missing microphone before loading the model
+        try:
+            sd = import_sounddevice()
+            if not input_devices(sd):
+                raise MicError("no audio input device found (no microphone, or none this process may use); "
+                               "use --file AUDIO to run on a recording")
+        except MicError as err:
+            _fail(str(err))
+    artifact = _load(model)
+    try:
+        predictor = StreamPredictor(artifact, cfg["window_s"], cfg["hop_s"], cfg["smoothing"],
+                                    silence_dbfs=None if silence_db is None or silence_db <= -200 else silence_db,
+                                    adapt=adapt)
+    except ValueError as err:
+        _fail(str(err))
+    predictor.warmup()
+    sr = predictor.sample_rate
+    block_s = min(0.1, predictor.hop_s)
+    if file is not None:
+        source, label = file_source(file, block_s, sr, realtime=realtime), str(file)
+    else:
+        source, label = mic_source(device, sr, block_s, sd=sd), f"microphone {device if device is not None else '(default)'}"
+    history: list[str | None] = []
+    rows: list[dict] = []
+    console.print(f"window {predictor.window_s:g} s, hop {predictor.hop_s:g} s, smoothing {predictor.smoothing:g}"
+                  + ("" if file else "; Ctrl-C to stop"))
+    from ser.audio import AudioError
+
+    live = Live(Table(title=f"listening: {label} (waiting for the first {predictor.window_s:g} s)"),
+                console=console, refresh_per_second=8, transient=False)
+    try:
+        with live:
+            def show(event) -> None:
+                history.append(None if event.silent else event.smoothed_emotion)
+                rows.append(event.as_row())
+                live.update(_listen_view(event, history, label, predictor.stats, _voice_note(predictor)))
+
+            predictor.run(source, on_event=show, max_s=seconds)
+    except KeyboardInterrupt:
+        pass
+    except (MicError, AudioError) as err:
+        _fail(str(err))
+    finally:
+        source.close()  # stops the sound card stream (a generator's `with` block) right away
+    if not console.is_terminal:
+        console.print()
+    stats = predictor.stats
+    if out and rows:
+        import pandas as pd
+
+        from ser.predict import write_table
+
+        write_table(pd.DataFrame(rows), out)
+        console.print(f"wrote {len(rows)} windows to {out}")
+    console.print(f"{stats.windows} windows ({stats.silent} silent) over {stats.audio_s:.1f} s of audio; "
+                  f"real-time factor {stats.rtf:.3f} (processing time / audio time)")
+
+
+# -- serve -------------------------------------------------------------------------------------------
+
+
+def serve(
+    model: Annotated[Path, typer.Option(help="model artefact folder")] = Path("models/best"),
+    host: Annotated[str, typer.Option(help="address to bind (127.0.0.1: this machine only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port", min=0, max=65535)] = 8000,
+    max_upload_mb: Annotated[float, typer.Option(help="largest file accepted, MB", min=0.001)] = 10.0,
+    max_duration_s: Annotated[float, typer.Option(help="longest audio accepted, seconds", min=0.1)] = 60.0,
+    max_files: Annotated[int, typer.Option(help="most files per /predict/batch request", min=1)] = 32,
+    max_batch_mb: Annotated[float, typer.Option(help="largest /predict/batch request body, MB", min=0.001)] = 64.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the model over HTTP (FastAPI): POST /predict, POST /predict/batch, GET /health, GET /model, /docs."""
+    from ser.artifact import ArtifactError
+    from ser.serve import Limits, create_app
+
+    limits = Limits(max_upload_bytes=int(max_upload_mb * 2**20), max_duration_s=max_duration_s,
+                    max_files=max_files, max_batch_bytes=int(max_batch_mb * 2**20))
+    try:
+        app = create_app(model, limits)
+    except (ArtifactError, FileNotFoundError, KeyError, ValueError) as err:
+        _fail(str(err))
+    import uvicorn
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _cli().console.print(f"[yellow]binding {host}: the API has no authentication; anyone who can reach it can use it")
+    _cli().console.print(f"serving {model} on http://{host}:{port} (docs: /docs, spec: /openapi.json)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+# -- export ------------------------------------------------------------------------------------------
+
+
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="tflite or savedmodel")],
+    out: Annotated[Path, typer.Option(help="output: a .tflite file, or a SavedModel folder")],
+    model: Annotated[Path, typer.Option(help="model artefact folder (a Keras model)")] = Path("models/best"),
+    tolerance: Annotated[float, typer.Option(help="largest allowed |exported - Keras| probability difference", min=0.0)] = 1e-4,
+    inputs: Annotated[int, typer.Option(help="inputs for the parity check", min=1)] = 8,
+) -> None:
+    """Export a Keras model artefact (scaler folded in) to TFLite or a SavedModel, checked against the Keras model."""
+    from ser.artifact import ArtifactError
+    from ser.export import FORMATS, ExportError, export_artifact
+
+    if fmt.lower() not in FORMATS:
+        _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    try:
+        result = export_artifact(model, out, fmt, tolerance=tolerance, n_inputs=inputs)
+    except (ExportError, ArtifactError) as err:
+        _fail(str(err))
+    _cli().stdout.print(f"parity on {result.n_inputs} inputs: max |exported - keras| = {result.max_abs_diff:.3g} "
+                        f"(tolerance {result.tolerance:g})")
+    _cli().console.print(f"wrote {result.format} to {result.path} ({result.size_bytes / 1024:.0f} KiB)")
 
 
 def register(app: typer.Typer) -> None:
     """Add the prediction commands to the main app."""
     app.command()(predict)
+    app.command()(listen)
+    app.command()(serve)
+    app.command()(export)

@@ -1,0 +1,186 @@
+"""Prediction speed: warm single-clip latency, batch throughput and the streaming real-time factor.
+
+    python bench/predict.py [--pooled models/zoo/svc] [--sequence models/zoo/cnn1d] [--runs 50] [--batch 64]
+
+For each model artefact (a pooled-feature model and a log-mel sequence model; either may be
+skipped with ``--pooled ''`` / ``--sequence ''``):
+
+1. latency: one 3-second speech-like WAV at 44,100 Hz (bench/features.py's synthetic voice), decoded
+   and resampled (``ser.audio.load_audio``), its features computed (``ser.predict.raw_features``:
+   only the family the model needs) and the scaler + model applied; median and p90 over --runs
+   warm runs (after 5 untimed ones). Target: < 50 ms for the pooled model on 2 CPU cores.
+2. throughput: --batch different 3-second clips, each loaded and featurised, then ONE model call on
+   the stacked batch; clips per second over the whole thing (best of 3 passes; the baseline: 1 pass).
+3. streaming: ``ser.stream.StreamPredictor`` (3-s window, 1-s hop) fed from a 30-s file by
+   ``file_source`` in 0.1-s blocks, as `ser listen --file` does; real-time factor = processing time /
+   audio time (< 1 keeps up with a microphone) and the per-window latency.
+
+Baseline, measured in the same run on the same clip: the seed notebooks' way -- ``librosa.load`` at
+its default 22,050 Hz, then separate ``librosa.feature`` calls (mfcc, chroma_stft with tuning
+estimation, melspectrogram, spectral_contrast, zcr, rms; each its own STFT), then the same scaler
++ model (on this model's features: the naive vector has another width). The ratio printed is
+baseline time / ours.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SR_FILE = 44100
+
+
+def _ms(seconds: float) -> str:
+    return f"{1000 * seconds:7.2f} ms"
+
+
+CPU: dict[int, list[float]] = {}  # id(wall list) -> CPU seconds per run (process time: all threads)
+
+
+def timed(fn, runs: int, warmup: int = 5) -> list[float]:
+    """Wall seconds per run; the matching CPU seconds go to CPU[id(result)]."""
+    for _ in range(warmup):
+        fn()
+    out, cpu = [], []
+    for _ in range(runs):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    CPU[id(out)] = cpu
+    return out
+
+
+def cpu_med(wall: list[float]) -> float:
+    return statistics.median(CPU[id(wall)])
+
+
+def p90(xs: list[float]) -> float:
+    return sorted(xs)[min(len(xs) - 1, int(round(0.9 * (len(xs) - 1))))]
+
+
+def bench_model(model_dir: Path, clips: list[Path], long_file: Path, runs: int) -> dict:
+    import numpy as np
+
+    from features import naive_features  # bench/features.py
+    from ser.artifact import load_artifact
+    from ser.audio import load_audio
+    from ser.predict import audio_options, model_proba, raw_features
+    from ser.stream import StreamPredictor, file_source
+
+    t0 = time.perf_counter()
+    artifact = load_artifact(model_dir)
+    load_s = time.perf_counter() - t0
+    sr = artifact.features.sample_rate
+    opts = audio_options(artifact)
+
+    def ours(path: Path = clips[0]):
+        audio = load_audio(path, sr, **opts)
+        x = artifact.scaler.transform(raw_features(artifact, audio)[None])
+        return model_proba(artifact, x)
+
+    x_ours = artifact.scaler.transform(raw_features(artifact, load_audio(clips[0], sr, **opts))[None])
+
+    def baseline(path: Path = clips[0]):
+        naive_features(str(path))  # librosa.load at 22,050 Hz + six separate librosa feature calls
+        return artifact.model.predict_proba(x_ours)  # the plain path, as a notebook calls it
+
+    lat = timed(ours, runs)
+    model_only = timed(lambda: model_proba(artifact, x_ours), runs)
+    base = timed(baseline, max(5, runs // 5), warmup=2)
+
+    def batch():
+        feats = np.stack([raw_features(artifact, load_audio(p, sr, **opts)) for p in clips])
+        return model_proba(artifact, artifact.scaler.transform(feats))
+
+    batch()
+    passes = []
+    for _ in range(3):  # best of 3 passes: the least disturbed by other load on the machine
+        t0 = time.perf_counter()
+        proba = batch()
+        passes.append(time.perf_counter() - t0)
+    batch_s = min(passes)
+    assert proba.shape == (len(clips), 7)
+    t0 = time.perf_counter()
+    for p in clips:
+        baseline(p)
+    base_batch_s = time.perf_counter() - t0
+
+    sp = StreamPredictor(artifact, window_s=3.0, hop_s=1.0, smoothing=0.6)
+    sp.warmup()
+    stats = sp.run(file_source(long_file, 0.1, sr))
+    return {"name": artifact.name, "kind": artifact.model.kind, "input": artifact.input, "load_s": load_s,
+            "lat": lat, "model_only": model_only, "base": base, "batch_s": batch_s, "base_batch_s": base_batch_s,
+            "n": len(clips), "rtf": stats.rtf, "windows": stats.windows, "audio_s": stats.audio_s,
+            "win_ms": 1000 * statistics.median(stats.latencies_s)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pooled", default="models/zoo/svc", help="pooled-feature model artefact ('' to skip)")
+    ap.add_argument("--sequence", default="models/zoo/cnn1d", help="log-mel sequence model artefact ('' to skip)")
+    ap.add_argument("--runs", type=int, default=50, help="timed single-clip runs (median reported)")
+    ap.add_argument("--batch", type=int, default=64, help="clips for the throughput measurement")
+    ap.add_argument("--threads", type=int, default=None, help="cap BLAS/TF threads (default: all cores)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+
+    import numpy as np
+    import soundfile as sf
+
+    from features import synth_speech  # bench/features.py
+
+    models = [Path(m) for m in (args.pooled, args.sequence) if m]
+    if not models:
+        ap.error("nothing to measure: give --pooled and/or --sequence")
+    for m in models:
+        if not (m / "artifact.json").is_file():
+            ap.error(f"{m} is not a model artefact (run `dvc repro` or `ser train --model ...`, or pass another folder)")
+
+    with tempfile.TemporaryDirectory(prefix="ser-bench-predict-") as tmp:
+        tmp_dir = Path(tmp)
+        clips = []
+        for i in range(max(1, args.batch)):
+            path = tmp_dir / f"clip_{i:03d}.wav"
+            sf.write(path, synth_speech(i, SR_FILE, 3.0), SR_FILE, subtype="PCM_16")
+            clips.append(path)
+        long_file = tmp_dir / "long.wav"
+        sf.write(long_file, np.concatenate([synth_speech(100 + i, SR_FILE, 3.0) for i in range(10)]), SR_FILE,
+                 subtype="PCM_16")
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; clips: 3.0-s synthetic speech "
+              f"at {SR_FILE} Hz (16-bit WAV); stream: 30-s file, 3-s window, 1-s hop, 0.1-s blocks")
+        results = []
+        for m in models:
+            try:
+                results.append(bench_model(m, clips, long_file, args.runs))
+            except Exception as err:  # a stale artefact (older ser), a missing framework
+                print(f"{m}: cannot benchmark ({type(err).__name__}: {err})")
+        for r in results:
+            med, base_med = statistics.median(r["lat"]), statistics.median(r["base"])
+            print(f"\n{r['name']} ({r['kind']}, {r['input']} input; artefact loaded in {r['load_s']:.2f} s)")
+            print(f"  latency, 3-s clip (load + features + model): median {_ms(med)}, p90 {_ms(p90(r['lat']))},"
+                  f" CPU {_ms(cpu_med(r['lat']))}  [model alone {_ms(statistics.median(r['model_only']))}]"
+                  f"  target < 50 ms: {'met' if med < 0.05 else 'NOT met'}")
+            print(f"  baseline (librosa.load 22,050 Hz + separate librosa features + model): median {_ms(base_med)},"
+                  f" CPU {_ms(cpu_med(r['base']))}  -> ours is {base_med / med:.1f}x faster"
+                  f" ({cpu_med(r['base']) / cpu_med(r['lat']):.1f}x less CPU)")
+            print(f"  batch of {r['n']} clips: {r['n'] / r['batch_s']:.1f} clips/s (baseline "
+                  f"{r['n'] / r['base_batch_s']:.1f} clips/s -> {r['base_batch_s'] / r['batch_s']:.1f}x)")
+            print(f"  stream: {r['windows']} windows over {r['audio_s']:.1f} s, RTF {r['rtf']:.3f} "
+                  f"({'keeps up' if r['rtf'] < 1 else 'FALLS BEHIND'}), median {r['win_ms']:.1f} ms per window")
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
