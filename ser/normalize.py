@@ -35,6 +35,45 @@ class Standardizer:
         return cls(mean=np.asarray(arrays["mean"]), scale=np.asarray(arrays["scale"]))
 
 
+@dataclass
+class RunningStats:
+    """Per-feature mean and variance accumulated clip by clip (Chan et al.'s pairwise update).
+
+    A group's statistics for a live stream or an API client, in constant memory; `standardizer()`
+    equals `Standardizer().fit` on all the clips seen (population std, as there).
+    """
+
+    clips: int = 0
+    rows: int = 0
+    mean: np.ndarray | None = None
+    m2: np.ndarray | None = None
+
+    def update(self, x: np.ndarray) -> RunningStats:
+        """Add raw feature rows (k, d) or log-mel clips (k, frames, mels)."""
+        flat = np.asarray(x, dtype=np.float64).reshape(-1, x.shape[-1])
+        n_b = len(flat)
+        if not n_b:
+            return self
+        mean_b = flat.mean(axis=0)
+        m2_b = ((flat - mean_b) ** 2).sum(axis=0)
+        if self.rows == 0:
+            self.mean, self.m2 = mean_b, m2_b
+        else:
+            n = self.rows + n_b
+            delta = mean_b - self.mean
+            self.mean = self.mean + delta * (n_b / n)
+            self.m2 = self.m2 + m2_b + delta ** 2 * (self.rows * n_b / n)
+        self.rows += n_b
+        self.clips += int(x.shape[0])
+        return self
+
+    def standardizer(self) -> Standardizer:
+        if not self.rows:
+            raise RuntimeError("RunningStats has seen no clip")
+        std = np.sqrt(self.m2 / self.rows)
+        return Standardizer(mean=self.mean.copy(), scale=np.where(std > 1e-8, std, 1.0))
+
+
 NORMALIZE_MODES = ("none", "speaker")
 
 
@@ -86,6 +125,19 @@ class GroupNormalizer:
         if self.post is None:
             raise RuntimeError("GroupNormalizer used before fit")
         return self.post.transform(self._per_group(x, groups, stats_rows))
+
+    def uses_groups(self, clips: int) -> bool:
+        """Whether a group of `clips` clips is normalised by its own statistics (else the global ones)."""
+        return self.mode != "none" and clips >= self.min_group_size
+
+    def transform_with(self, x: np.ndarray, stats: RunningStats | None) -> np.ndarray:
+        """Transform clips of one group by that group's accumulated statistics (a stream, an API client);
+        global statistics when `stats` is None or holds fewer than `min_group_size` clips."""
+        if self.post is None:
+            raise RuntimeError("GroupNormalizer used before fit")
+        if stats is None or not self.uses_groups(stats.clips):
+            return self.post.transform(self.fallback.transform(x))
+        return self.post.transform(stats.standardizer().transform(x))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"fallback_mean": self.fallback.mean, "fallback_scale": self.fallback.scale,
