@@ -380,9 +380,10 @@ def use_corpora(
         console.print(f"corpus {name}: {e['format']} at {e['root']}")
 
 
-from ser.cli_predict import register  # noqa: E402  (prediction commands live in their own module)
+from ser import cli_ops, cli_predict  # noqa: E402  (prediction and operations commands live in their own modules)
 
-register(app)
+cli_predict.register(app)
+cli_ops.register(app)
 
 if __name__ == "__main__":
     app()
