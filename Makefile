@@ -4,6 +4,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 CORPORA ?=
+# default DVC remote (dvc push / dvc pull), set in the untracked .dvc/config.local unless one exists
+DVC_REMOTE ?= $(abspath $(CURDIR)/../ser-dvc-remote)
 
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := false
@@ -25,6 +27,7 @@ install: $(STAMP)
 run: install
 	@test -d .dvc || dvc init -q
 	@dvc config core.analytics false
+	@dvc remote default >/dev/null 2>&1 || dvc remote add --local -d localremote $(DVC_REMOTE)
 ifneq ($(strip $(CORPORA)),)
 	ser use-corpora $(CORPORA)
 endif
