@@ -58,3 +58,49 @@ def tiny_features(tmp_path_factory):
     for chunk in plan_chunks(manifest, settings, 100):
         run_chunk(chunk, manifest, {"demo": root}, settings, base / "features")
     return base / "features", params, manifest
+
+
+@pytest.fixture(scope="session")
+def plain_params(tiny_features) -> dict:
+    """tiny_features' params without openSMILE fusion: for tests of the prediction plumbing, not of the
+    feature set (the fused columns are extra columns of the same table); copy before changing it."""
+    import copy
+
+    p = copy.deepcopy(tiny_features[1])
+    p["features"]["opensmile"] = None
+    return p
+
+
+@pytest.fixture(scope="session")
+def svc_model(tiny_features, plain_params, tmp_path_factory):
+    """An SVC trained once on the tiny demo features: (artifact, its saved folder)."""
+    from ser.train import train_holdout
+
+    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, plain_params, tiny_features[0])
+    return artifact, artifact.save(tmp_path_factory.mktemp("models") / "svc")
+
+
+@pytest.fixture(scope="session")
+def demo_inputs():
+    """A factory: `make(base, utterances_per_emotion, seed)` writes an 8-speaker demo corpus under
+    `base/demo`, ingests and splits it (half train, a quarter val, a quarter test), writes
+    `base/manifest.parquet`; returns (corpus root, manifest path, params pointing at it, manifest)."""
+    import yaml
+
+    from ser.demo import write_demo_corpus
+    from ser.ingest import ingest_corpus
+    from ser.split import build_manifest
+
+    def make(base: Path, utterances_per_emotion: int = 1, seed: int = 2):
+        root = base / "demo"
+        write_demo_corpus(root, speakers=8, utterances_per_emotion=utterances_per_emotion, seed=seed)
+        params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+        params["corpora"] = {"demo": {"format": "folder", "root": str(root)}}
+        ingested = ingest_corpus(root, "folder", params["labels"]["folder"], name="demo")
+        manifest, _ = build_manifest([ingested.manifest], protocol="speaker",
+                                     ratios={"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
+        path = base / "manifest.parquet"
+        manifest.to_parquet(path)
+        return root, path, params, manifest
+
+    return make

@@ -18,25 +18,17 @@ def flat(text: str) -> str:
     """CLI output with rich's line wrapping undone."""
     return " ".join(text.split())
 
-def plain(params: dict) -> dict:
-    """params without openSMILE feature fusion: these tests are about the prediction plumbing, not the
-    feature set (the fused columns are extra columns of the same table), and stay fast."""
-    import copy
-
-    p = copy.deepcopy(params)
-    if (p.get("features") or {}).get("opensmile"):
-        p["features"]["opensmile"] = None
-    return p
 
 
 @pytest.fixture(scope="module")
-def keras_dir(tiny_features, tmp_path_factory) -> Path:
+def keras_dir(tiny_features, plain_params, tmp_path_factory) -> Path:
+    import copy
+
     from ser.train import train_holdout
 
-    features, params, _ = tiny_features
-    p = plain(params)
+    p = copy.deepcopy(plain_params)
     p["train"]["keras"]["epochs"] = 2
-    artifact, _, _ = train_holdout("keras_mlp", {"kind": "keras_mlp", "units": [32]}, p, features)
+    artifact, _, _ = train_holdout("keras_mlp", {"kind": "keras_mlp", "units": [32]}, p, tiny_features[0])
     return artifact.save(tmp_path_factory.mktemp("export") / "keras_mlp")
 
 
@@ -88,7 +80,7 @@ def test_failed_parity_writes_nothing(keras_dir, artifact, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_export_and_sklearn_refused(keras_dir, tiny_features, tmp_path):
+def test_cli_export_and_sklearn_refused(keras_dir, svc_model, tmp_path):
     out = tmp_path / "m.tflite"
     r = runner.invoke(app, ["export", "--format", "tflite", "--model", str(keras_dir), "--out", str(out)])
     assert r.exit_code == 0, r.output
@@ -96,11 +88,7 @@ def test_cli_export_and_sklearn_refused(keras_dir, tiny_features, tmp_path):
     r = runner.invoke(app, ["export", "--format", "onnx", "--model", str(keras_dir), "--out", str(out)])
     assert r.exit_code == 1 and "--format must be one of savedmodel, tflite" in flat(r.output)
 
-    from ser.train import train_holdout
-
-    features, params, _ = tiny_features
-    svc, _, _ = train_holdout("svc", {"kind": "svc"}, plain(params), features)
-    svc_dir = svc.save(tmp_path / "svc")
+    svc_dir = svc_model[1]
     r = runner.invoke(app, ["export", "--format", "savedmodel", "--model", str(svc_dir), "--out", str(tmp_path / "s")])
     assert r.exit_code == 1 and "only Keras models can be exported" in flat(r.output) and "sklearn" in flat(r.output)
     assert not (tmp_path / "s").exists()

@@ -23,30 +23,19 @@ import pytest
 import yaml
 from threadpoolctl import threadpool_limits
 
-from ser.demo import write_demo_corpus
 from ser.featurize import FeatureSettings, plan_chunks, read_features, run_chunk, stale_temp_files
-from ser.ingest import ingest_corpus
-from ser.split import build_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, demo_inputs):
     base = tmp_path_factory.mktemp("interrupt")
-    root = base / "demo"
-    write_demo_corpus(root, speakers=8, utterances_per_emotion=2, seed=3)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["corpora"] = {"demo": {"format": "folder", "root": str(root)}}
+    root, manifest_path, params, manifest = demo_inputs(base, utterances_per_emotion=2, seed=3)
     params["runner"] = {"kind": "process", "workers": 2, "chunk_size": 8}
     params["features"] = {"logmel_frames": 50}  # default features: this test is about interruption, not features
     params_path = base / "params.yaml"
     params_path.write_text(yaml.safe_dump(params))
-    ingested = ingest_corpus(root, "folder", params["labels"]["folder"], name="demo")
-    manifest, _ = build_manifest([ingested.manifest], protocol="speaker",
-                                 ratios={"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
-    manifest_path = base / "manifest.parquet"
-    manifest.to_parquet(manifest_path)
     settings = FeatureSettings.from_params(params)
     chunks = plan_chunks(manifest, settings, params["runner"]["chunk_size"])
     with threadpool_limits(limits=1):  # as in the flow's workers (limit_blas_threads): same float rounding

@@ -24,24 +24,11 @@ def flat(text: str) -> str:
     """CLI output with rich's line wrapping undone."""
     return " ".join(text.split())
 
-def plain(params: dict) -> dict:
-    """params without openSMILE feature fusion: these tests are about the prediction plumbing, not the
-    feature set (the fused columns are extra columns of the same table), and stay fast."""
-    import copy
-
-    p = copy.deepcopy(params)
-    if (p.get("features") or {}).get("opensmile"):
-        p["features"]["opensmile"] = None
-    return p
 
 
 @pytest.fixture(scope="module")
-def svc(tiny_features, tmp_path_factory):
-    from ser.train import train_holdout
-
-    features, params, _ = tiny_features
-    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, plain(params), features)
-    return artifact, artifact.save(tmp_path_factory.mktemp("stream") / "svc")
+def svc(svc_model):
+    return svc_model
 
 
 @pytest.fixture(scope="module")

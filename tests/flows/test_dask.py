@@ -3,37 +3,24 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from flows.features import features_flow, task_runner
-from ser.demo import write_demo_corpus
 from ser.featurize import read_features
-from ser.ingest import ingest_corpus
-from ser.split import build_manifest
 
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow  # starting two Dask worker processes (each importing prefect) takes ~10-20 s
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def corpus(tmp_path_factory, demo_inputs):
     """The same tiny demo corpus as test_features_flow.py (8 speakers, one clip per emotion each)."""
     base = tmp_path_factory.mktemp("dask")
-    root = base / "demo"
-    write_demo_corpus(root, speakers=8, utterances_per_emotion=1, seed=2)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["corpora"] = {"demo": {"format": "folder", "root": str(root)}}
+    _, path, params, manifest = demo_inputs(base, utterances_per_emotion=1, seed=2)
     params["runner"] = {"kind": "thread", "workers": 2, "chunk_size": 16}
     params["features"]["logmel_frames"] = 50
-    manifest, _ = build_manifest([ingest_corpus(root, "folder", params["labels"]["folder"], name="demo").manifest],
-                                 protocol="speaker", ratios={"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
-    path = base / "manifest.parquet"
-    manifest.to_parquet(path)
     return base, path, params, manifest
 
 

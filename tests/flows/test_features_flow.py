@@ -1,32 +1,17 @@
 """The features flow on a tiny demo corpus: same tables as the library, and a rerun extracts nothing."""
-from pathlib import Path
 
-import pandas as pd
 import pytest
-import yaml
 
 from flows.features import features_flow, task_runner
-from ser.demo import write_demo_corpus
 from ser.featurize import read_features
-from ser.ingest import ingest_corpus
-from ser.split import build_manifest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, demo_inputs):
     base = tmp_path_factory.mktemp("flow")
-    root = base / "demo"
-    write_demo_corpus(root, speakers=8, utterances_per_emotion=1, seed=2)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["corpora"] = {"demo": {"format": "folder", "root": str(root)}}
+    _, path, params, manifest = demo_inputs(base, utterances_per_emotion=1, seed=2)
     params["runner"] = {"kind": "thread", "workers": 2, "chunk_size": 16}
     params["features"]["logmel_frames"] = 50
-    manifest, _ = build_manifest([ingest_corpus(root, "folder", params["labels"]["folder"], name="demo").manifest],
-                                 protocol="speaker", ratios={"train": 0.5, "val": 0.25, "test": 0.25}, seed=0)
-    path = base / "manifest.parquet"
-    manifest.to_parquet(path)
     return base, path, params, manifest
 
 
