@@ -17,6 +17,7 @@ import numpy as np
 
 from ser import EMOTIONS
 from ser.features import FeatureConfig
+from ser.io import replace_path
 from ser.normalize import GroupNormalizer
 
 MANIFEST = "artifact.json"
@@ -69,14 +70,7 @@ class Artifact:
                 "audio": self.audio, "normalize": self.scaler.config(), "info": self.info, "files": files,
             }
             (tmp / MANIFEST).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-            if folder.exists():
-                old = folder.with_name(f".{folder.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                folder.rename(old)
-                tmp.rename(folder)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(folder)
+            replace_path(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return folder

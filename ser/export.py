@@ -29,6 +29,7 @@ import numpy as np
 
 from ser import EMOTIONS
 from ser.artifact import Artifact, load_artifact
+from ser.io import replace_path
 
 FORMATS = ("savedmodel", "tflite")
 SIDECAR = "ser_export.json"
@@ -192,7 +193,7 @@ def export_artifact(model_dir: Path | str, out: Path | str, fmt: str, tolerance:
                 "batch_size": 1 if how.startswith("batch 1") else None}
         if fmt == "savedmodel":
             (produced / SIDECAR).write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        _replace(produced, out)
+        replace_path(produced, out)
         if fmt == "tflite":
             from ser.io import write_json
 
@@ -241,15 +242,3 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _replace(src: Path, dst: Path) -> None:
-    """Move `src` to `dst`, swapping out an existing file or folder in one rename where possible."""
-    if src.is_dir() and (dst.is_file() or dst.is_symlink()):
-        dst.unlink()
-    if dst.is_dir() and not dst.is_symlink():
-        old = dst.with_name(f".{dst.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        dst.rename(old)
-        src.rename(dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        src.replace(dst)

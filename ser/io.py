@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,3 +60,17 @@ def write_text(text: str, path: Path | str) -> Path:
 
 def write_json(obj: Any, path: Path | str) -> Path:
     return write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", path)
+
+
+def replace_path(src: Path, dst: Path) -> None:
+    """Move `src` to `dst`, swapping out an existing file or folder in one rename where possible."""
+    if src.is_dir() and (dst.is_file() or dst.is_symlink()):
+        dst.unlink()
+    if dst.is_dir() and not dst.is_symlink():
+        old = dst.with_name(f".{dst.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        dst.rename(old)
+        src.rename(dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        src.replace(dst)

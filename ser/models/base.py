@@ -28,6 +28,20 @@ class SerModel(ABC):
         self.training = dict(training or {})   # shared training knobs (epochs, patience, optimizer, ...)
         self.seed = seed
 
+    @classmethod
+    @abstractmethod
+    def accepted_params(cls) -> set[str]:
+        """Every key the model's params block may carry."""
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        """Refuse a params block naming a hyper-parameter this kind does not take."""
+        unknown = sorted(set(params) - cls.accepted_params())
+        if unknown:
+            raise ValueError(
+                f"unknown hyper-parameter(s) {unknown} for model kind {cls.kind!r}; "
+                f"accepted: {sorted(cls.accepted_params())}")
+
     @abstractmethod
     def fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
             sample_weight: np.ndarray | None = None) -> dict[str, list[float]]:

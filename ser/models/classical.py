@@ -62,14 +62,6 @@ class SklearnModel(SerModel):
         est = cls.make_estimator().set_params(**cls.DEFAULTS)
         return set(est.get_params(deep=True)) - {"random_state"}
 
-    @classmethod
-    def check_params(cls, params: dict[str, Any]) -> None:
-        unknown = sorted(set(params) - cls.accepted_params())
-        if unknown:
-            raise ValueError(
-                f"unknown hyper-parameter(s) {unknown} for model kind {cls.kind!r}; "
-                f"accepted: {sorted(cls.accepted_params())}")
-
     def build_estimator(self, y: np.ndarray | None = None) -> BaseEstimator:
         """The configured estimator; `y` (the training labels) lets a subclass size itself to the data."""
         est = self.make_estimator()

@@ -134,14 +134,6 @@ class KerasModel(SerModel):
     def accepted_params(cls) -> set[str]:
         return set(cls.DEFAULTS) | {"input_shape"}
 
-    @classmethod
-    def check_params(cls, params: dict[str, Any]) -> None:
-        unknown = sorted(set(params) - cls.accepted_params())
-        if unknown:
-            raise ValueError(
-                f"unknown hyper-parameter(s) {unknown} for model kind {cls.kind!r}; "
-                f"accepted: {sorted(cls.accepted_params())}")
-
     def hp(self, key: str) -> Any:
         return self.params.get(key, self.DEFAULTS[key])
 
