@@ -29,7 +29,7 @@ import numpy as np
 
 from ser import EMOTIONS
 from ser.artifact import Artifact, load_artifact
-from ser.io import replace_path
+from ser.io import replace_path, write_json
 
 FORMATS = ("savedmodel", "tflite")
 SIDECAR = "ser_export.json"
@@ -195,8 +195,6 @@ def export_artifact(model_dir: Path | str, out: Path | str, fmt: str, tolerance:
             (produced / SIDECAR).write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
         replace_path(produced, out)
         if fmt == "tflite":
-            from ser.io import write_json
-
             write_json(meta, out.with_name(out.name + ".json"))
         return result
     finally:
