@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test clean
+.PHONY: install run test plots clean
 
 # Installs exactly what uv.lock pins (every package, hashes checked): a clean clone gets the
 # TensorFlow, Keras, numpy and scikit-learn the committed metrics were measured with.
@@ -36,10 +36,16 @@ ifneq ($(strip $(CORPORA)),)
 	ser use-corpora $(CORPORA)
 endif
 	dvc repro
-	@dvc metrics show
+	@echo
+	@$(BIN)/python -m ser.summary
+
+# DVC's interactive charts, with vega inlined so the page works offline
+plots: install
+	@$(BIN)/python -m ser.dvc_html build/dvc_plots_template.html >/dev/null
+	dvc plots show --html-template build/dvc_plots_template.html -o dvc_plots
 
 test: install
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf data/interim data/features metrics plots models
+	rm -rf data/interim data/features metrics plots models dvc_plots build
