@@ -85,7 +85,7 @@ def svc_model(tiny_features, plain_params, tmp_path_factory):
     """An SVC trained once on the tiny demo features: (artifact, its saved folder)."""
     from ser.train import train_holdout
 
-    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, plain_params, tiny_features[0])
+    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, plain_params, tiny_features[0], tiny_features[2])
     return artifact, artifact.save(tmp_path_factory.mktemp("models") / "svc")
 
 
