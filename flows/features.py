@@ -13,7 +13,7 @@ import yaml
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 
-from ser.featurize import (FeatureSettings, chunk_done, chunk_quarantine, plan_chunks, read_features, stale_parts,
+from ser.feature_table import (FeatureSettings, chunk_done, chunk_quarantine, plan_chunks, read_features, stale_parts,
                            stale_temp_files)
 from ser.io import write_json, write_parquet
 from ser.params import load_params

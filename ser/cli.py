@@ -158,7 +158,7 @@ def manifest(
     import pandas as pd
 
     from ser.io import write_json, write_parquet
-    from ser.report import split_summary, plot_splits
+    from ser.split_report import split_summary, plot_splits
     from ser.split import build_manifest
 
     p = _params(params)
@@ -208,7 +208,7 @@ def validate(
     import pandas as pd
     import yaml
 
-    from ser.featurize import FeatureSettings, read_features
+    from ser.feature_table import FeatureSettings, read_features
     from ser.features import pooled_feature_names
     from ser.validate import validate_features, validate_manifest, write_report
 

@@ -11,9 +11,9 @@ import pandas as pd
 
 from ser import EMOTIONS
 from ser.artifact import Artifact
-from ser.featurize import AUDIO_DEFAULTS, FeatureSettings, read_features
+from ser.feature_table import AUDIO_DEFAULTS, FeatureSettings, read_features
 from ser.features import FeatureConfig, pooled_feature_names
-from ser.normalize import GroupNormalizer
+from ser.speaker_norm import GroupNormalizer
 
 LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 

@@ -1,4 +1,4 @@
-"""Prefect task over ser.featurize: one chunk of utterances per task run (hundreds of files, not one)."""
+"""Prefect task over ser.feature_table: one chunk of utterances per task run (hundreds of files, not one)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from prefect import task
 
-from ser.featurize import Chunk, FeatureSettings, run_chunk
+from ser.feature_table import Chunk, FeatureSettings, run_chunk
 
 
 @task(name="extract-chunk", retries=2, retry_delay_seconds=[2, 10], task_run_name="extract {chunk.name}")

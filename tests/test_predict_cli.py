@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ser import EMOTIONS
 from ser.cli import app
-from ser.normalize import Standardizer
+from ser.speaker_norm import Standardizer
 from ser.predict import (PROB_COLUMNS, model_proba, n_segments, normalise_window, predict_array, predict_segments,
                          raw_features, segment_bounds)
 
