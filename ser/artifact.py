@@ -109,7 +109,7 @@ def load_artifact(folder: Path | str, expected_features: FeatureConfig | None = 
                             "retrain or predict with the model's own params")
     model = load_model(meta["kind"], folder, meta["model_params"])
     with np.load(folder / SCALER) as arrays:
-        scaler = GroupNormalizer.from_arrays(dict(arrays), meta.get("normalize", {"mode": "none", "min_group_size": 5}))
+        scaler = GroupNormalizer.from_arrays(dict(arrays), meta.get("normalize", {"mode": "none", "min_group_size": 10}))
     return Artifact(name=meta["name"], model=model, scaler=scaler, features=features,
                     audio=meta["audio"], info=meta["info"])
 

@@ -89,7 +89,7 @@ class GroupNormalizer:
     """
 
     mode: str = "none"
-    min_group_size: int = 5
+    min_group_size: int = 10  # the default of params.yaml `normalize.min_group_size`
     fallback: Standardizer | None = None  # global statistics of the raw training rows
     post: Standardizer | None = None      # global scaler fitted after per-group normalisation
 
