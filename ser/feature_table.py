@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from ser.audio import AudioError, load_audio
 from ser.augment import augment_copy, build_augmenter, n_copies
-from ser.features import FeatureConfig, extract_all, pooled_feature_names
+from ser.features import FeatureConfig, extract_all, feature_config, pooled_feature_names
 from ser.io import atomic_path
 from ser.params import AudioParams, Settings
 
@@ -57,7 +57,7 @@ class FeatureSettings:
     def from_params(cls, params: Settings | dict[str, Any]) -> FeatureSettings:
         """From the typed params (a dict of sections is validated into them first)."""
         p = Settings.coerce(params)
-        return cls(features=p.feature_config(), audio=p.audio.model_dump(), augment=p.augment.as_config(),
+        return cls(features=feature_config(p), audio=p.audio.model_dump(), augment=p.augment.as_config(),
                    seed=p.seed)
 
     def signature(self, split: str) -> dict[str, Any]:

@@ -203,12 +203,6 @@ class FeaturesParams(_Section):
             raise ValueError(f"stats lists a statistic twice: {self.stats}")
         return self
 
-    def config(self, sample_rate: int):
-        """The frozen FeatureConfig the extractors take (its own checks: fmax vs Nyquist, contrast bands)."""
-        from ser.features import FeatureConfig
-
-        return FeatureConfig.from_params({**self.model_dump(), "sample_rate": sample_rate})
-
 
 class ValidateRange(_Section):
     min: float
@@ -306,10 +300,6 @@ class Settings(_Section):
         if fmax is not None and fmax > sr / 2:
             raise ValueError(f"features.fmax ({fmax:g}) must be at most audio.sample_rate / 2 ({sr / 2:g})")
         return self
-
-    def feature_config(self):
-        """features + audio.sample_rate as the extractors' FeatureConfig."""
-        return self.features.config(self.audio.sample_rate)
 
 
 class Params(Settings):
