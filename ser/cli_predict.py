@@ -95,9 +95,9 @@ def predict(
     files = expand_paths(paths)
     if not files:
         _fail("no audio files found in the given paths")
-    with progress() as progress:
-        task = progress.add_task("predict", total=len(files))
-        tick = lambda: progress.advance(task)  # noqa: E731
+    with progress() as bar:
+        task = bar.add_task("predict", total=len(files))
+        tick = lambda: bar.advance(task)  # noqa: E731
         if segment is None:
             df = predict_files(artifact, files, on_file=tick, group_by=group_by)
         else:
