@@ -32,13 +32,19 @@ def main(params: Params, models_dir: Path = Path("models/zoo"), best_dir: Path =
     import shutil
     import tempfile
 
+    from ser.artifact import ArtifactError, load_artifact
     from ser.evaluate import leaderboard, leaderboard_markdown
+    from ser.features import feature_config
     from ser.io import replace_path, write_json, write_text
     from ser.plots import plot_leaderboard, plot_per_corpus
 
     rows, per_corpus = leaderboard_rows(params)
     board = leaderboard(rows)
     best = str(board.iloc[0]["model"])
+    try:  # a stale artefact (other feature params than params.yaml) must not become models/best
+        load_artifact(models_dir / best, expected_features=feature_config(params))
+    except ArtifactError as err:
+        raise StageError(str(err)) from None
     best_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{best_dir.name}.", dir=best_dir.parent)) / best_dir.name
     shutil.copytree(models_dir / best, tmp)
