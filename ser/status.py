@@ -214,13 +214,15 @@ def order_stages(rows: list[dict[str, Any]], dag: list[str], params: Any = None)
         items = {"ingest": list(params.corpora), "features": list(params.corpora), "train": list(params.models),
                  "loso": list(params.train.loso)}
 
-    def key(row: dict[str, Any]) -> tuple[int, int, str]:
+    def key(pair: tuple[int, dict[str, Any]]) -> tuple[int, int, int]:
+        position, row = pair
         base, _, item = row["name"].partition("@")
         where = items.get(base, [])
         return (dag.index(base) if base in dag else len(dag), where.index(item) if item in where else len(where),
-                row["name"])
+                position)
 
-    return sorted((r for r in rows if _configured(r["name"], params)), key=key)
+    kept = [r for r in rows if _configured(r["name"], params)]
+    return [row for _, row in sorted(enumerate(kept), key=key)]
 
 
 def run_status(repo: Path | str = Path("."), check_dvc: bool = True, params: Any = None) -> dict[str, Any]:
