@@ -194,7 +194,7 @@ def chunk_quarantine(out_dir: Path, chunks: list[Chunk]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["corpus", "path", "kind", "reason"])
 
 
-def check_feature_hash(path: Path | str, cfg: FeatureConfig) -> None:
+def check_feature_hash(path: Path | str, cfg: FeatureConfig, corpora: list[str] | None = None) -> None:
     """Refuse a feature table whose part files were extracted with other feature params than `cfg`.
 
     The hash each part records must match; only fused openSMILE columns may be extra (a config without
@@ -203,7 +203,9 @@ def check_feature_hash(path: Path | str, cfg: FeatureConfig) -> None:
     import pyarrow.dataset as ds
 
     want = cfg.config_hash()
-    for fragment in ds.dataset(path, format="parquet", partitioning="hive").get_fragments():
+    dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    where = None if corpora is None else ds.field("corpus").isin(sorted(corpora))
+    for fragment in dataset.get_fragments(filter=where):
         meta = fragment.physical_schema.metadata or {}
         got = meta.get(b"ser.feature_hash", b"").decode()
         if got != want and cfg.opensmile is None and b"ser.feature_params" in meta:
@@ -216,16 +218,20 @@ def check_feature_hash(path: Path | str, cfg: FeatureConfig) -> None:
 
 
 def read_features(path: Path | str, corpus: str | None = None, split: str | None = None,
-                  columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a hive-partitioned feature table (pooled or logmel), restoring corpus and split as strings."""
+                  columns: list[str] | None = None, corpora: list[str] | None = None) -> pd.DataFrame:
+    """Read a hive-partitioned feature table (pooled or logmel), restoring corpus and split as strings.
+
+    `corpus`/`split` keep one partition; `corpora` keeps the partitions of those corpora only.
+    """
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(path, format="parquet", partitioning="hive")
     condition = None
-    for name, value in (("corpus", corpus), ("split", split)):
-        if value is not None:
-            term = ds.field(name) == value
-            condition = term if condition is None else condition & term
+    terms = [ds.field(name) == value for name, value in (("corpus", corpus), ("split", split)) if value is not None]
+    if corpora is not None:
+        terms.append(ds.field("corpus").isin(sorted(corpora)))
+    for term in terms:
+        condition = term if condition is None else condition & term
     table = dataset.to_table(filter=condition, columns=columns)
     df = table.to_pandas()
     for name in PARTITION_COLUMNS:
@@ -233,3 +239,19 @@ def read_features(path: Path | str, corpus: str | None = None, split: str | None
             df[name] = df[name].astype(str)
     order = [c for c in KEY_COLUMNS if c in df.columns]
     return df[order + [c for c in df.columns if c not in order]].sort_values("utt_id", kind="stable").reset_index(drop=True)
+
+
+def manifest_features(path: Path | str, manifest: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The feature rows of exactly the manifest's utterances (originals and their augmented copies).
+
+    Partitions of corpora the manifest does not hold (a corpus no longer configured, such as the demo
+    after a switch to real corpora) are never read, and rows whose source utterance left the manifest
+    are dropped; speaker, gender, emotion, split and fold come from the manifest, the one truth.
+    """
+    df = read_features(path, columns=columns, corpora=sorted(manifest["corpus"].astype(str).unique()))
+    truth = manifest.set_index("utt_id")
+    df = df[df["source"].isin(truth.index)].reset_index(drop=True)
+    for col in ("speaker", "gender", "emotion", "split", "fold"):
+        if col in df.columns and col in truth.columns:
+            df[col] = truth.loc[df["source"], col].to_numpy()
+    return df

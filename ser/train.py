@@ -11,7 +11,7 @@ import pandas as pd
 
 from ser import EMOTIONS
 from ser.artifact import Artifact
-from ser.feature_table import FeatureSettings, check_feature_hash, read_features
+from ser.feature_table import FeatureSettings, check_feature_hash, manifest_features
 from ser.features import FeatureConfig, pooled_feature_names
 from ser.params import ModelEntry, Settings
 from ser.speaker_norm import GroupNormalizer
@@ -35,11 +35,12 @@ class Table:
         return Table(self.x[mask], self.y[mask], self.meta[mask].reset_index(drop=True))
 
 
-def load_table(features_dir: Path | str, input_kind: str, cfg: FeatureConfig) -> Table:
-    """All rows of the pooled or log-mel feature table as arrays."""
-    features_dir = Path(features_dir)
-    check_feature_hash(features_dir / input_kind, cfg)
-    df = read_features(features_dir / input_kind)
+def load_table(features_dir: Path | str, input_kind: str, cfg: FeatureConfig, manifest: pd.DataFrame) -> Table:
+    """The pooled or log-mel rows of exactly the manifest's utterances as arrays (see `manifest_features`);
+    refuses parts extracted with other feature params than `cfg`."""
+    corpora = sorted(manifest["corpus"].astype(str).unique())
+    check_feature_hash(Path(features_dir) / input_kind, cfg, corpora=corpora)
+    df = manifest_features(Path(features_dir) / input_kind, manifest)
     if input_kind == "pooled":
         x = df[pooled_feature_names(cfg)].to_numpy(np.float32)
     else:
@@ -129,13 +130,14 @@ def holdout(table: Table) -> tuple[Table, Table, Table]:
 
 
 def train_holdout(name: str, spec: ModelEntry | dict[str, Any], params: Settings | dict[str, Any],
-                  features_dir: Path | str) -> tuple[Artifact, dict[str, Any], dict[str, list[float]]]:
+                  features_dir: Path | str, manifest: pd.DataFrame
+                  ) -> tuple[Artifact, dict[str, Any], dict[str, list[float]]]:
     """Train `name` on the train speakers, early-stop on val speakers, score val and test."""
     params, spec = Settings.coerce(params), _spec(spec)
     settings = FeatureSettings.from_params(params)
     from ser.models import model_input
 
-    table = load_table(features_dir, model_input(spec["kind"]), settings.features)
+    table = load_table(features_dir, model_input(spec["kind"]), settings.features, manifest)
     train, val, test = holdout(table)
     train = subsample(train, params.train.fraction, params.seed)
     if not len(train) or not len(test):
@@ -155,6 +157,7 @@ def train_holdout(name: str, spec: ModelEntry | dict[str, Any], params: Settings
 
 
 def train_loso(spec: ModelEntry | dict[str, Any], params: Settings | dict[str, Any], features_dir: Path | str,
+               manifest: pd.DataFrame,
                on_fold: Any = None) -> dict[str, Any]:
     """Leave-one-speaker-out: each speaker is tested by a model trained on all the others.
 
@@ -165,7 +168,7 @@ def train_loso(spec: ModelEntry | dict[str, Any], params: Settings | dict[str, A
 
     params, spec = Settings.coerce(params), _spec(spec)
     settings = FeatureSettings.from_params(params)
-    table = load_table(features_dir, model_input(spec["kind"]), settings.features)
+    table = load_table(features_dir, model_input(spec["kind"]), settings.features, manifest)
     speakers = sorted(table.meta["speaker"].unique())
     source_speaker = table.meta["speaker"].to_numpy()
     aug = table.meta["augmented"].to_numpy()

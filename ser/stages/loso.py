@@ -11,8 +11,11 @@ from ser.params import Params
 from ser.stages.train import model_spec
 
 
-def main(params: Params, model: str, features: Path = Path("data/features")) -> dict[str, Any]:
+def main(params: Params, model: str, features: Path = Path("data/features"),
+         manifest: Path = Path("data/interim/manifest.parquet")) -> dict[str, Any]:
     """Write metrics/loso/NAME.json (the summary) and reports/loso/NAME.json (with every fold)."""
+    import pandas as pd
+
     from ser.io import write_json
     from ser.train import train_loso
 
@@ -23,7 +26,7 @@ def main(params: Params, model: str, features: Path = Path("data/features")) -> 
         def on_fold(i, n, speaker, uar):
             bar.update(task, total=n, completed=i, description=f"LOSO {model} ({speaker}: UAR {uar:.3f})")
 
-        summary = train_loso(spec, params, features, on_fold=on_fold)
+        summary = train_loso(spec, params, features, pd.read_parquet(manifest), on_fold=on_fold)
     write_json({k: v for k, v in summary.items() if k not in ("per_fold", "confusion")},
                Path("metrics/loso") / f"{model}.json")
     write_json(summary, Path("reports/loso") / f"{model}.json")
@@ -35,10 +38,11 @@ def main(params: Params, model: str, features: Path = Path("data/features")) -> 
 def command(
     model: Annotated[str, typer.Option(help="a model name from `models:` in params.yaml")],
     features: Annotated[Path, typer.Option(help="feature tables folder")] = Path("data/features"),
+    manifest: Annotated[Path, typer.Option(help="the utterances to score")] = Path("data/interim/manifest.parquet"),
     params: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
     """Leave-one-speaker-out over every speaker: mean and spread of UAR, per corpus too."""
-    run(main, params, model, features)
+    run(main, params, model, features, manifest)
 
 
 if __name__ == "__main__":

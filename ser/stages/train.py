@@ -17,8 +17,10 @@ def model_spec(params: Params, model: str) -> ModelEntry:
 
 
 def main(params: Params, model: str, features: Path = Path("data/features"),
-         models_dir: Path = Path("models/zoo")) -> dict[str, Any]:
+         models_dir: Path = Path("models/zoo"), manifest: Path = Path("data/interim/manifest.parquet")) -> dict[str, Any]:
     """Write the artefact, metrics/models/NAME.json, reports/models/NAME.json and the plots; return the metrics."""
+    import pandas as pd
+
     from ser.evaluate import flat_metrics
     from ser.io import atomic_path, write_json
     from ser.plots import plot_confusion, plot_history, plot_note, write_history_csv
@@ -27,7 +29,7 @@ def main(params: Params, model: str, features: Path = Path("data/features"),
     spec = model_spec(params, model)
     console.print(f"training {model} ({spec.kind})")
     try:
-        artifact, result, history = train_holdout(model, spec, params, features)
+        artifact, result, history = train_holdout(model, spec, params, features, pd.read_parquet(manifest))
     except ValueError as err:
         raise StageError(str(err)) from None
     artifact.save(models_dir / model)
@@ -57,10 +59,11 @@ def command(
     model: Annotated[str, typer.Option(help="a model name from `models:` in params.yaml")],
     features: Annotated[Path, typer.Option(help="feature tables folder")] = Path("data/features"),
     models_dir: Annotated[Path, typer.Option("--models-dir", help="where trained artefacts go")] = Path("models/zoo"),
+    manifest: Annotated[Path, typer.Option(help="the utterances to train and score on")] = Path("data/interim/manifest.parquet"),
     params: ParamsOpt = DEFAULT_PARAMS,
 ) -> None:
     """Train one model on the train speakers (early stopping on val speakers) and score it on test speakers."""
-    run(main, params, model, features, models_dir)
+    run(main, params, model, features, models_dir, manifest)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ def main(params: Params, manifest: Path = Path("data/interim/manifest.parquet"),
     cfg = params.validate_.model_dump()
     names = pooled_feature_names(feature_config(params))
     manifest_df = pd.read_parquet(manifest)
-    features_df = read_features(features)
+    # only the configured corpora's partitions: a corpus dropped from params.yaml leaves its part files behind
+    features_df = read_features(features, corpora=sorted(manifest_df["corpus"].astype(str).unique()))
     extra = [c for c in features_df.columns if c not in names and c not in META_COLUMNS]
-    reports = [validate_manifest(manifest_df, cfg), validate_features(features_df.drop(columns=extra), names, cfg)]
+    reports = [validate_manifest(manifest_df, cfg), validate_features(features_df.drop(columns=extra), names, cfg,
+                                                                        manifest_ids=manifest_df["utt_id"])]
     write_report(reports, report)
     for r in reports:
         console.print(f"{r.table}: {'[green]passed' if r.success else '[red]FAILED'}[/] ({len(r.results)} expectations)")
