@@ -263,6 +263,14 @@ class ScheduleParams(_Section):
         return value
 
 
+class PredictParams(_Section):
+    """`predict:` (optional) defaults of `ser listen`: window, hop and smoothing of the streaming predictor."""
+
+    window_s: float = Field(3.0, gt=0)
+    hop_s: float = Field(1.0, gt=0)
+    smoothing: float = Field(0.6, ge=0, le=1)
+
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -313,6 +321,7 @@ class Params(Settings):
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     train: TrainParams = Field(default_factory=TrainParams)
     schedule: ScheduleParams = Field(default_factory=ScheduleParams)
+    predict: PredictParams = Field(default_factory=PredictParams)
 
     @field_validator("corpora")
     @classmethod
