@@ -27,7 +27,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -39,7 +38,7 @@ from ser.run_diff import (CONFIG_MARKERS, LOCK_MARKERS, ApiUnavailable, Pipeline
                           ValidationStageFailed, classify, current_metrics, current_params, diff_tables, failed_stage,
                           now, record_run, render_diff, repro_error)
 from ser.io import write_json
-from ser.status import DIFF_REPORT, LAST_RUN, SNAPSHOT, dvc_executable
+from ser.status import DIFF_REPORT, SNAPSHOT, dvc_executable
 
 DEFAULT_CRON = "0 3 * * *"
 DEPLOYMENT = "ser-pipeline"

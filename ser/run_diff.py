@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ser.status import DIFF_REPORT, LAST_RUN, SNAPSHOT, VALIDATION_REPORT, dvc_executable
+from ser.status import LAST_RUN, VALIDATION_REPORT, dvc_executable
 
 _FAILED_STAGE = re.compile(r"failed to reproduce '([^']+)'")
 LOCK_MARKERS = ("Unable to acquire lock", "is busy, it is being blocked by", "Lock file is in use")
