@@ -8,7 +8,7 @@ CODE = """
 import logging, sys
 {setup}
 from ser.log import get_logger
-get_logger("ser.featurize").info("features part-00000: 1/200 files")
+get_logger("ser.feature_table").info("features part-00000: 1/200 files")
 """
 
 
@@ -25,4 +25,4 @@ def test_prints_once_without_logging_configured():
 
 def test_prints_once_through_the_host_handler_when_logging_is_configured():
     lines = run("logging.basicConfig(format='HOST %(name)s %(message)s', level=logging.INFO)").splitlines()
-    assert lines == ["HOST ser.featurize features part-00000: 1/200 files"]
+    assert lines == ["HOST ser.feature_table features part-00000: 1/200 files"]

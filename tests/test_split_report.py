@@ -1,4 +1,4 @@
-"""ser.report: the split summary and the splits figure."""
+"""ser.split_report: the split summary and the splits figure."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 
 from ser import EMOTIONS
 from ser.predict_plots import COLORS
-from ser.report import plot_splits, splits_figure
+from ser.split_report import plot_splits, splits_figure
 
 CORPORA = ["casia", "cremad", "emodb", "esd", "ravdess", "savee", "tess"]
 

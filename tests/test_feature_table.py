@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ser.demo import write_demo_corpus
-from ser.featurize import FeatureSettings, chunk_done, plan_chunks, read_features, run_chunk, stale_parts
+from ser.feature_table import FeatureSettings, chunk_done, plan_chunks, read_features, run_chunk, stale_parts
 from ser.features import pooled_feature_names
 from ser.ingest import ingest_corpus
 from ser.params import load_params
@@ -123,7 +123,7 @@ def test_unreadable_audio_is_quarantined_not_fatal(corpus, tmp_path):
 
 
 def test_file_progress_logs_first_file_every_n_files_every_s_seconds_and_last():
-    from ser.featurize import FileProgress
+    from ser.feature_table import FileProgress
 
     now = [0.0]
     lines: list[str] = []
