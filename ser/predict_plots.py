@@ -11,15 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser import EMOTIONS
+from ser import EMOTION_COLORS, EMOTIONS
 from ser.io import atomic_path
 
 PROB_COLUMNS = [f"prob_{e}" for e in EMOTIONS]
 MAX_RADARS = 12
 DPI = 110
-# one fixed colour per emotion, the same in every figure
-COLORS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#ffbf00",
-          "neutral": "#7f7f7f", "sad": "#1f77b4", "surprise": "#2ca02c"}
+COLORS = EMOTION_COLORS
 
 
 def _save(fig: Any, path: Path | str) -> Path:

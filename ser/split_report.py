@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from ser import EMOTIONS
+from ser import EMOTION_COLORS, EMOTIONS
 from ser.split import SPLITS
 
 
@@ -33,7 +33,6 @@ def splits_figure(manifest: pd.DataFrame, cols: int = 4) -> Any:
     panels across (more corpora wrap onto further rows), each emotion in its fixed colour."""
     from matplotlib.figure import Figure
 
-    from ser.predict_plots import COLORS
 
     names = sorted(manifest["corpus"].unique())
     if not names:
@@ -52,7 +51,7 @@ def splits_figure(manifest: pd.DataFrame, cols: int = 4) -> Any:
                                                                      fill_value=0)
         bottom = [0] * len(SPLITS)
         for emotion in EMOTIONS:
-            ax.bar(range(len(SPLITS)), counts[emotion], bottom=bottom, color=COLORS[emotion], label=emotion)
+            ax.bar(range(len(SPLITS)), counts[emotion], bottom=bottom, color=EMOTION_COLORS[emotion], label=emotion)
             bottom = [b + v for b, v in zip(bottom, counts[emotion])]
         speakers = part.groupby("split")["speaker"].nunique().reindex(list(SPLITS), fill_value=0)
         ax.set_xticks(range(len(SPLITS)), [f"{s}\n{speakers[s]} spk" for s in SPLITS])

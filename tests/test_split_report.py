@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ser import EMOTIONS
-from ser.predict_plots import COLORS
+from ser import EMOTION_COLORS as COLORS
 from ser.split_report import plot_splits, splits_figure
 
 CORPORA = ["casia", "cremad", "emodb", "esd", "ravdess", "savee", "tess"]
