@@ -63,15 +63,21 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
         scores = train.main(p, model)
         assert 0 <= scores["test"]["uar"] <= 1 and Path(f"models/zoo/{model}/artifact.json").is_file()
         assert len(pd.read_csv(f"plots/models/{model}/predictions.csv")) == split["splits"]["test"]["utterances"]
+        assert Path(f"plots/models/{model}/confusion_by_corpus.png").is_file()
+        # no epochs: a header-only history table and no history picture (DVC declares none for it)
+        assert Path(f"plots/models/{model}/history.csv").read_text().strip() == "epoch"
+        assert not Path(f"plots/models/{model}/history.png").exists()
 
     folds = loso.main(p, "logistic")
     assert folds["folds"] == 10 and Path("metrics/loso/logistic.json").is_file()
+    assert Path("plots/loso/logistic.png").is_file()  # UAR per held-out speaker
 
     top = select_best.main(p)
     vals = {m: json.loads(Path(f"metrics/models/{m}.json").read_text())["val"]["uar"] for m in p.models}
     assert top["model"] == max(vals, key=vals.get)
     assert json.loads(Path("models/best/artifact.json").read_text())["name"] == top["model"]
     assert not [x for x in Path("models").iterdir() if x.name.startswith(".")]  # no temp folder left
+    assert Path("plots/per_corpus.png").is_file() and Path("reports/leaderboard.md").is_file()
 
 
 def test_a_stage_refuses_an_unknown_model(project):
