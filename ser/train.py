@@ -139,7 +139,8 @@ def train_holdout(name: str, spec: dict[str, Any], params: dict[str, Any], featu
     info = {"protocol": "speaker holdout" if params.get("split", {}).get("protocol", "speaker") == "speaker"
             else f"cross-corpus (test corpora: {params['split'].get('test_corpora')})",
             "data": {"train": describe(train), "val": describe(val), "test": describe(test)},
-            "metrics": {k: {m: v[m] for m in ("uar", "accuracy", "macro_f1")} for k, v in scores.items()},
+            "metrics": {k: {m: v[m] for m in ("uar", "accuracy", "macro_f1", "by_corpus") if m in v}
+                        for k, v in scores.items()},
             "timings": timings}
     artifact = Artifact(name=name, model=model, scaler=scaler, features=settings.features,
                         audio={**AUDIO_DEFAULTS, **settings.audio}, info=info)
