@@ -44,6 +44,7 @@ function showError(text) {
   const box = $("error");
   box.textContent = text;
   box.hidden = !text;
+  if (text) $("result").hidden = true;  // never leave an earlier clip's answer under a new clip's error
 }
 
 async function analyse(blob, filename) {
@@ -191,9 +192,10 @@ function drawWaveform(canvas, wf) {
 function drawTimeline(canvas, t) {
   const ctx = canvas.getContext("2d");
   const w = canvas.width, h = canvas.height, left = 40, bottom = 22, plotW = w - left - 8, plotH = h - bottom - 8;
-  const segs = t.segments;
+  // each window at its centre, held flat out to the recording's first and last sample
+  const segs = [t.segments[0], ...t.segments, t.segments[t.segments.length - 1]];
   const start = segs[0].start_s, end = segs[segs.length - 1].end_s;
-  const xs = segs.map((s) => (s.start_s + s.end_s) / 2);
+  const xs = segs.map((s, i) => (i === 0 ? start : i === segs.length - 1 ? end : (s.start_s + s.end_s) / 2));
   const x = (sec) => left + ((sec - start) / (end - start)) * plotW;
   const y = (p) => 8 + plotH * (1 - p);
   ctx.clearRect(0, 0, w, h);
