@@ -214,41 +214,47 @@ def leaderboard_section(root: Path, names: list[str]) -> str:
     return section("leaderboard", "3. Leaderboard", "".join(parts))
 
 
-def _gender_scores(predictions: pd.DataFrame, genders: pd.Series) -> pd.DataFrame:
-    """UAR, accuracy and clips per gender from one model's test predictions (utt_id, actual, predicted)."""
-    df = predictions.assign(gender=predictions["utt_id"].map(genders).fillna("unknown"))
-    rows = []
-    for gender, part in df.groupby("gender"):
+def _gender_scores(predictions: pd.DataFrame, genders: pd.Series) -> dict[str, Any]:
+    """UAR per gender ("<gender> UAR (clips)" -> value) from one model's test predictions (utt_id, actual,
+    predicted); predictions without a manifest row are left out (counted under "unmatched")."""
+    df = predictions.assign(gender=predictions["utt_id"].map(genders))
+    out: dict[str, Any] = {}
+    for gender, part in df.dropna(subset=["gender"]).groupby("gender"):
         recalls = [float((part.loc[part["actual"] == e, "predicted"] == e).mean())
                    for e in EMOTIONS if (part["actual"] == e).any()]
-        rows.append({"gender": gender, "clips": len(part), "uar": sum(recalls) / len(recalls),
-                     "accuracy": float((part["actual"] == part["predicted"]).mean())})
-    return pd.DataFrame(rows)
+        out[f"{gender} UAR ({len(part)} clips)"] = sum(recalls) / len(recalls)
+    out["unmatched"] = int(df["gender"].isna().sum())
+    return out
 
 
 def scores_section(root: Path, names: list[str]) -> str:
-    corpus_rows, gender_frames = [], []
+    corpus_rows, gender_rows = [], []
     genders = None
     if (root / MANIFEST).is_file():
         m = pd.read_parquet(root / MANIFEST, columns=["utt_id", "gender"])
         genders = m.set_index("utt_id")["gender"]
     for name in names:
         rep = read_json(root / MODEL_REPORTS / f"{name}.json") or {}
-        for split in ("val", "test"):
+        row: dict[str, Any] = {"model": name}
+        for split in ("test", "val"):
             for corpus, s in ((rep.get("scores") or {}).get(split, {}).get("by_corpus") or {}).items():
-                corpus_rows.append({"model": name, "split": split, "corpus": corpus, "clips": s.get("n"),
-                                    "uar": s.get("uar"), "accuracy": s.get("accuracy"), "macro_f1": s.get("macro_f1")})
+                row[f"{corpus} {split} UAR ({s.get('n')} clips)"] = s.get("uar")
+        if len(row) > 1:
+            corpus_rows.append(row)
         preds = root / MODEL_PLOTS / name / "predictions.csv"
         if genders is not None and preds.is_file():
-            g = _gender_scores(pd.read_csv(preds), genders)
-            if len(g):
-                gender_frames.append(g.assign(model=name)[["model", "gender", "clips", "uar", "accuracy"]])
-    parts = ["<h3>Per corpus (test speakers unless marked val)</h3>"]
+            gender_rows.append({"model": name, **_gender_scores(pd.read_csv(preds), genders)})
+    parts = ["<h3>UAR per corpus</h3>"]
     parts.append(table(pd.DataFrame(corpus_rows)) if corpus_rows else missing("no per-corpus scores in reports/models"))
     parts.append('<div class="figs">' + image(root / PER_CORPUS_PNG, "UAR per corpus") + "</div>")
-    parts.append("<h3>Per gender (test predictions)</h3>")
-    if gender_frames:
-        parts.append(table(pd.concat(gender_frames, ignore_index=True)))
+    parts.append("<h3>UAR per gender (test speakers)</h3>")
+    if gender_rows:
+        frame = pd.DataFrame(gender_rows)
+        unmatched = int(frame.pop("unmatched").max())
+        parts.append(table(frame))
+        if unmatched:
+            parts.append(f'<p class="muted">{unmatched} test prediction(s) have no row in the manifest '
+                         "(outputs of an older run?): left out.</p>")
     else:
         parts.append(missing("not available: needs the manifest (genders) and plots/models/*/predictions.csv"))
     loso = []

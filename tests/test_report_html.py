@@ -16,24 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def run_root(demo_inputs, tmp_path_factory) -> Path:
-    """A repository root holding the committed pipeline outputs (metrics/, reports/, plots/, params.yaml),
-    a demo manifest and a quarantine with one row per stage."""
-    root = tmp_path_factory.mktemp("run")
-    for name in ("metrics", "reports", "plots"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("index.html"))
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    _, manifest_path, _, manifest = demo_inputs(root / "data" / "raw", 1, 2)
-    interim = root / "data" / "interim"
-    interim.mkdir(parents=True)
-    manifest.to_parquet(interim / "manifest.parquet")
-    pd.DataFrame([{"corpus": "demo", "path": "spk09/bored/spk09_bored_01.wav", "kind": "label",
-                   "reason": "label 'bored' maps to no emotion"}]).to_parquet(interim / "manifest.quarantine.parquet")
-    (root / "data" / "features" / "quarantine").mkdir(parents=True)
-    pd.DataFrame([{"corpus": "demo", "path": "spk03/sad/spk03_sad_01.wav", "kind": "audio",
-                   "reason": "0.050 s of audio after trimming is under 0.1 s"}]).to_parquet(
-        root / "data" / "features" / "quarantine" / "demo.parquet")
-    return root
+def run_root(run_outputs) -> Path:
+    return run_outputs
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +39,13 @@ def test_every_section_in_reading_order(page):
 
 def test_data_counts_split_and_quarantine_reasons(page, run_root):
     m = pd.read_parquet(run_root / "data" / "interim" / "manifest.parquet")
+    summary = json.loads((REPO / "metrics" / "manifest.json").read_text())
+    assert len(m) == summary["utterances"] and m["speaker"].nunique() == summary["speakers"]
     data = section(page, "data")
     assert f"{len(m)} clips from {m['speaker'].nunique()} speakers in 1 corpora" in data
-    assert len(m) == 56  # 8 speakers x 7 emotions x 1
-    for split, part in m.groupby("split"):
-        assert f"<td>{split}</td><td>demo</td><td class=\"n\">{len(part)}</td>" in data
+    for split, s in summary["splits"].items():
+        assert (f'<td>{split}</td><td>demo</td><td class="n">{s["utterances"]}</td>'
+                f'<td class="n">{s["speakers"]}</td>') in data
     assert "label &#x27;bored&#x27; maps to no emotion" in data and "0.050 s of audio after trimming" in data
     assert "2 file(s) left out" in data and "<td>features</td>" in data and "<td>ingest / manifest</td>" in data
 
@@ -75,17 +61,22 @@ def test_validation_leaderboard_and_best_from_the_committed_outputs(page):
     assert "min_group_size: 10" in section(page, "params")
 
 
-def test_per_gender_scores_match_the_predictions(page, run_root):
+def test_per_corpus_and_per_gender_scores(page, run_root):
     preds = pd.read_csv(REPO / "plots" / "models" / "svc" / "predictions.csv")
     genders = pd.read_parquet(run_root / "data" / "interim" / "manifest.parquet").set_index("utt_id")["gender"]
-    preds = preds.assign(gender=preds["utt_id"].map(genders)).dropna()
-    assert len(preds) > 0
+    preds = preds.assign(gender=preds["utt_id"].map(genders))
+    assert preds["gender"].notna().all()  # the manifest is the one these predictions came from
     scores = section(page, "scores")
+    assert "no row in the manifest" not in scores
+    svc_row = scores.split("<td>svc</td>", 1)[1].split("</tr>", 1)[0]
+    test = json.loads((REPO / "reports" / "models" / "svc.json").read_text())["scores"]["test"]["by_corpus"]["demo"]
+    assert f"{test['uar']:.4f}" in svc_row
+    gender_table = scores.split("UAR per gender", 1)[1]
+    svc_row = gender_table.split("<td>svc</td>", 1)[1].split("</tr>", 1)[0]
     for gender, part in preds.groupby("gender"):
         recalls = [(part.loc[part["actual"] == e, "predicted"] == e).mean() for e in EMOTIONS if (part["actual"] == e).any()]
-        row = f'<td>svc</td><td>{gender}</td><td class="n">'
-        assert row in scores
-        assert f"{sum(recalls) / len(recalls):.4f}" in scores.split(row, 1)[1].split("</tr>", 1)[0]
+        assert f"<th>{gender} UAR ({len(part)} clips)</th>" in gender_table
+        assert f"{sum(recalls) / len(recalls):.4f}" in svc_row
     assert "Leave-one-speaker-out" in scores and "<td>logistic</td>" in scores
 
 

@@ -218,15 +218,8 @@ def test_record_from_a_fake_microphone(playwright, server, long_clip, screens):
         b.close()
 
 
-def test_run_report_opens_offline(browser, screens, tmp_path, demo_inputs):
-    root = tmp_path / "run"
-    for name in ("metrics", "reports", "plots"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("index.html"))
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    _, _, _, manifest = demo_inputs(tmp_path / "raw", 1, 2)
-    (root / "data" / "interim").mkdir(parents=True)
-    manifest.to_parquet(root / "data" / "interim" / "manifest.parquet")
-    out = write_run_report(root)
+def test_run_report_opens_offline(browser, screens, tmp_path, run_outputs):
+    out = write_run_report(run_outputs, tmp_path / "reports" / "index.html")
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     requests: list[str] = []
@@ -240,6 +233,7 @@ def test_run_report_opens_offline(browser, screens, tmp_path, demo_inputs):
     sizes = page.eval_on_selector_all("img", "is => is.map(i => i.complete ? i.naturalWidth : 0)")
     assert len(sizes) >= 14 and min(sizes) > 100
     assert "not run" in page.inner_text("#cross-corpus")
+    assert "female UAR" in page.inner_text("#scores") and "0.050 s of audio" in page.inner_text("#data")
     assert page.is_visible("#best b")
     strays = [u for u in requests if not u.startswith(("file:", "data:"))]
     assert strays == [] and requests[0] == out.as_uri()
