@@ -452,7 +452,7 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
         return {**meta, "card": card}
 
     from ser.web import mount_page  # the page for people: GET /, /static, /page/analyze, /report
-    mount_page(app)
+    mount_page(app, read_form, ApiError)
     return app
 
 

@@ -12,6 +12,7 @@ import base64
 import io
 from contextlib import nullcontext
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ from starlette.datastructures import UploadFile
 from ser import EMOTIONS
 
 STATIC = Path(__file__).resolve().parent / "static"
+FORM_OVERHEAD = 64 * 1024  # headers, boundaries and the group field on top of the clip's bytes
+ONE_CLIP = "choose one audio file (WAV, FLAC or OGG) or record a clip"
 WAVEFORM_POINTS = 800     # min/max pairs sent for the waveform drawing
 MAX_SEGMENTS = 240        # timeline windows at most (a 60-s clip with a 1-s hop needs 58)
 NO_REPORT = ("<!doctype html><meta charset=utf-8><title>no run report</title>"
@@ -80,18 +83,14 @@ def timeline(predictor: Any, audio: np.ndarray, window_s: float, hop_s: float) -
 
 def analyze(predictor: Any, data: bytes, filename: str | None, content_type: str | None, group: str | None,
             window_s: float, hop_s: float) -> dict[str, Any]:
-    """Everything the page shows for one clip; the prediction itself is exactly POST /predict's."""
-    from ser.audio import AudioError, decode
+    """Everything the page shows for one clip; the prediction itself is exactly POST /predict's (its checks,
+    limits and errors come first, so anything that reaches the drawings has decoded once already)."""
+    from ser.audio import decode
 
     prediction = predictor.one(data, filename, content_type, group)
     artifact = predictor.artifact
     sr = artifact.features.sample_rate
-    try:  # the recording as heard (no trimming or normalisation), for the drawings and the windows
-        audio = decode(data, sr, name=filename or "upload")
-    except AudioError as exc:  # predictor.one decoded it already; kept for symmetry with its errors
-        from ser.serve import ApiError
-
-        raise ApiError(422, f"corrupt audio: {exc}") from None
+    audio = decode(data, sr, name=filename or "upload")  # as heard: no trimming or normalisation
     scaler = artifact.scaler
     clips = None
     if group is not None:
@@ -107,14 +106,16 @@ def analyze(predictor: Any, data: bytes, filename: str | None, content_type: str
     }
 
 
-def mount_page(app: FastAPI, report: Path | str | None = "reports/index.html", window_s: float | None = None,
+def mount_page(app: FastAPI, read_form: Callable[..., Awaitable[Any]], api_error: type[Exception],
+               report: Path | str | None = "reports/index.html", window_s: float | None = None,
                hop_s: float | None = None) -> FastAPI:
     """Add the page's routes to an API made by `ser.serve.create_app` (it needs `app.state.predictor`).
 
+    `read_form` and `api_error` are the API's own multipart reader and error (passed in, so this module
+    does not import ser.serve, which imports it): the page answers with the API's limits and messages.
     `report`: the run report served at /report (read on each request, so a rebuilt report shows).
     `window_s`/`hop_s`: the timeline's windows (default: `ser listen`'s, 3 s every 1 s).
     """
-    from ser.serve import MULTIPART_OVERHEAD, ONE_FILE, ApiError, read_form
     from ser.stream import DEFAULTS
 
     window = float(window_s or DEFAULTS["window_s"])
@@ -137,11 +138,11 @@ def mount_page(app: FastAPI, report: Path | str | None = "reports/index.html", w
     async def page_analyze(request: Request) -> dict[str, Any]:
         predictor = request.app.state.predictor
         limits = predictor.limits
-        form = await read_form(request, limits.max_upload_bytes + MULTIPART_OVERHEAD, 1, too_many=(422, ONE_FILE))
+        form = await read_form(request, limits.max_upload_bytes + FORM_OVERHEAD, 1, too_many=(422, ONE_CLIP))
         try:
             files = form.getlist("file")
             if len(files) != 1 or not isinstance(files[0], UploadFile):
-                raise ApiError(422, "choose one audio file (WAV, FLAC or OGG) or record a clip")
+                raise api_error(422, ONE_CLIP)
             upload = files[0]
             group = predictor.group_id(form.get("group"))
             data = await upload.read(limits.max_upload_bytes + 1)
