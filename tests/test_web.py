@@ -66,6 +66,17 @@ def test_analyze_matches_predict_and_draws(client, clips):
     assert duration < 3.0 and body["timeline"] is None
 
 
+@pytest.mark.parametrize("fmt,subtype,ctype", [("FLAC", "PCM_16", "audio/flac"), ("OGG", "VORBIS", "audio/ogg")])
+def test_flac_and_ogg(client, clips, fmt, subtype, ctype):
+    audio, sr = sf.read(clips[1], dtype="float32")
+    buf = io.BytesIO()
+    sf.write(buf, audio, sr, format=fmt, subtype=subtype)
+    body = post(client, buf.getvalue(), f"clip.{fmt.lower()}", ctype=ctype).json()
+    assert body["prediction"]["filename"] == f"clip.{fmt.lower()}"
+    assert body["waveform"]["duration_s"] == pytest.approx(len(audio) / sr, abs=0.01)
+    assert sum(body["prediction"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_long_clip_gets_the_timeline(client, long_clip):
     body = post(client, long_clip.read_bytes(), long_clip.name).json()
     n = len(sf.read(long_clip)[0])

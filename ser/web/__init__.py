@@ -120,7 +120,7 @@ def mount_page(app: FastAPI, read_form: Callable[..., Awaitable[Any]], api_error
 
     window = float(window_s or DEFAULTS["window_s"])
     hop = float(hop_s or DEFAULTS["hop_s"])
-    report_path = Path(report) if report else None
+    report_path = Path(report).resolve() if report else None
     index = (STATIC / "index.html").read_text(encoding="utf-8")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
