@@ -137,7 +137,7 @@ def test_page_and_static_files_are_local(client):
 
 
 def test_report_route(client, tmp_path, monkeypatch, model_dir):
-    assert client.get("/report").status_code == 404 and "python -m ser.report_html" in client.get("/report").text
+    assert client.get("/report").status_code == 404 and "<code>ser report</code>" in client.get("/report").text
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "index.html").write_text("<!doctype html><title>run report</title>")
     monkeypatch.chdir(tmp_path)

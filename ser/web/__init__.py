@@ -30,8 +30,8 @@ ONE_CLIP = "choose one audio file (WAV, FLAC or OGG) or record a clip"
 WAVEFORM_POINTS = 800     # min/max pairs sent for the waveform drawing
 MAX_SEGMENTS = 240        # timeline windows at most (a 60-s clip with a 1-s hop needs 58)
 NO_REPORT = ("<!doctype html><meta charset=utf-8><title>no run report</title>"
-             "<p>No run report here yet: run <code>python -m ser.report_html</code> (or <code>dvc repro</code>) "
-             "to write reports/index.html, then start the server again.</p>")
+             "<p>No run report here yet: run <code>ser report</code> (or <code>dvc repro report</code>) "
+             "to write reports/index.html (in the folder where <code>ser serve</code> runs), then reload this page.</p>")
 
 
 def waveform(audio: np.ndarray, sample_rate: int, points: int = WAVEFORM_POINTS) -> dict[str, Any]:
