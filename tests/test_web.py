@@ -144,3 +144,15 @@ def test_report_route(client, tmp_path, monkeypatch, model_dir):
     with TestClient(create_app(model_dir, LIMITS)) as c:
         r = c.get("/report")
     assert r.status_code == 200 and "<title>run report</title>" in r.text
+
+
+def test_a_window_without_an_emotion_is_blank_not_an_error():
+    from ser.predict import PROB_COLUMNS
+    from ser.web import segment
+
+    scored = {"start_s": 0.0, "end_s": 3.0, "emotion": "sad", "confidence": 0.6,
+              **{c: (0.6 if c == "prob_sad" else 0.4 / 6) for c in PROB_COLUMNS}}
+    silent = {"start_s": 1.0, "end_s": 4.0, "emotion": None, "confidence": None, **dict.fromkeys(PROB_COLUMNS)}
+    assert segment(scored, PROB_COLUMNS)["probabilities"]["sad"] == 0.6
+    assert segment(silent, PROB_COLUMNS) == {"start_s": 1.0, "end_s": 4.0, "emotion": None, "confidence": None,
+                                             "probabilities": None}

@@ -75,10 +75,17 @@ def timeline(predictor: Any, audio: np.ndarray, window_s: float, hop_s: float) -
     hop_s = max(hop_s, (len(audio) / sr - window_s) / (MAX_SEGMENTS - 1))
     with getattr(predictor, "lock", None) or nullcontext():
         df = predict_segments(artifact, audio, window_s, hop_s)
-    return {"window_s": window_s, "hop_s": round(hop_s, 6), "segments": [
-        {"start_s": float(r["start_s"]), "end_s": float(r["end_s"]), "emotion": r["emotion"],
-         "confidence": float(r["confidence"]), "probabilities": {e: float(r[c]) for e, c in zip(EMOTIONS, PROB_COLUMNS)}}
-        for r in df.to_dict("records")]}
+    return {"window_s": window_s, "hop_s": round(hop_s, 6), "segments": [segment(r, PROB_COLUMNS)
+                                                                       for r in df.to_dict("records")]}
+
+
+def segment(row: dict[str, Any], prob_columns: list[str]) -> dict[str, Any]:
+    """One timeline window for the page; a window the model gave no emotion (no speech in it) has None."""
+    scored = isinstance(row.get("emotion"), str)
+    return {"start_s": float(row["start_s"]), "end_s": float(row["end_s"]),
+            "emotion": row["emotion"] if scored else None,
+            "confidence": float(row["confidence"]) if scored else None,
+            "probabilities": {e: float(row[c]) for e, c in zip(EMOTIONS, prob_columns)} if scored else None}
 
 
 def analyze(predictor: Any, data: bytes, filename: str | None, content_type: str | None, group: str | None,

@@ -92,8 +92,10 @@ function render(r) {
   box.hidden = !r.timeline;
   if (r.timeline) {
     const t = r.timeline;
+    const silent = t.segments.filter((s) => !s.probabilities).length;
     $("timeline-text").textContent = `${t.segments.length} windows of ${t.window_s} s, one every ${t.hop_s} s ` +
-      "(each drawn at its centre; the colours add up to 1).";
+      "(each drawn at its centre; the colours add up to 1)" +
+      (silent ? `; ${silent} without speech, left blank.` : ".");
     drawTimeline($("timeline"), t);
   }
   showVoice(r.normalisation);
@@ -201,7 +203,7 @@ function drawTimeline(canvas, t) {
   ctx.clearRect(0, 0, w, h);
   const below = new Array(segs.length).fill(0);
   for (const e of EMOTIONS) {  // stacked areas: each emotion on top of the ones before it
-    const above = below.map((b, i) => b + segs[i].probabilities[e]);
+    const above = below.map((b, i) => b + (segs[i].probabilities ? segs[i].probabilities[e] : 0));
     ctx.beginPath();
     xs.forEach((sec, i) => (i ? ctx.lineTo(x(sec), y(above[i])) : ctx.moveTo(x(sec), y(above[i]))));
     for (let i = xs.length - 1; i >= 0; i--) ctx.lineTo(x(xs[i]), y(below[i]));
