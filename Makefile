@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test plots clean
+.PHONY: install run test plots clean browser
 
 # Installs exactly what uv.lock pins (every package, hashes checked): a clean clone gets the
 # TensorFlow, Keras, numpy and scikit-learn the committed metrics were measured with.
@@ -44,8 +44,16 @@ plots: install
 	@$(BIN)/python -m ser.dvc_html build/dvc_plots_template.html >/dev/null
 	dvc plots show --html-template build/dvc_plots_template.html -o dvc_plots
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
+
+# Debian's headless Chromium for tests/test_web_browser.py (they skip, saying so, without it)
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	 elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	   || echo "could not install Chromium: the browser tests will be skipped"; \
+	 else echo "no Chromium (install it as root with apt): the browser tests will be skipped"; fi
 
 clean:
 	rm -rf data/interim data/features metrics plots models dvc_plots build

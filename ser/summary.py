@@ -80,7 +80,8 @@ def summary(root: Path | str = ".", top: int = 5) -> str:
             parts.append(f"{path.stem} {_f(m.get('uar_mean')).strip()} ± {_f(m.get('uar_std')).strip()} "
                          f"({m.get('folds')} speakers)")
         lines.append("leave-one-speaker-out UAR: " + "; ".join(parts))
-    lines.append("full table: reports/leaderboard.md; figures: plots/; interactive charts: make plots")
+    report = "run report: reports/index.html; " if (root / "reports" / "index.html").is_file() else ""
+    lines.append(f"{report}table: reports/leaderboard.md; figures: plots/; DVC charts: make plots")
     return "\n".join(lines)
 
 
