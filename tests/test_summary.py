@@ -48,3 +48,11 @@ def test_summary_is_short_and_says_where_to_look(tmp_path):
 def test_no_metrics_says_what_to_run(tmp_path, capsys):
     assert main(["--root", str(tmp_path)]) == 0
     assert "run `dvc repro` first" in capsys.readouterr().out
+
+
+def test_points_at_the_run_report_once_it_exists(tmp_path):
+    root = repo(tmp_path)
+    assert "reports/index.html" not in summary(root)
+    (root / "reports").mkdir()
+    (root / "reports" / "index.html").write_text("<html></html>")
+    assert summary(root).splitlines()[-1].startswith("run report: reports/index.html; table: reports/leaderboard.md")
