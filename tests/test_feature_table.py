@@ -120,3 +120,25 @@ def test_unreadable_audio_is_quarantined_not_fatal(corpus, tmp_path):
     chunk = next(c for c in plan_chunks(manifest, settings, 100) if c.split == "val")
     result = run_chunk(chunk, manifest, {"demo": broken}, settings, tmp_path / "out")
     assert result["quarantined"] == 1 and result["rows"] == result["utterances"] - 1
+
+
+def test_a_pool_of_two_workers_gives_the_rows_of_one_process(corpus):
+    """Per-process state (filter-bank caches, the openSMILE engine) never leaks into another clip's row."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ser.feature_table import extract_chunk
+
+    pytest.importorskip("opensmile")
+    root, manifest = corpus
+    settings = FeatureSettings.from_params({**PARAMS, "features": {**PARAMS["features"], "opensmile": "eGeMAPSv02"}})
+    chunks = [c for c in plan_chunks(manifest, settings, 4) if c.split != "train"]
+    args = [(c, manifest, {"demo": root}, settings) for c in chunks]
+    one = [extract_chunk(*a) for a in args]  # this process holds warm caches and an engine before the fork
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as pool:
+        two = list(pool.map(extract_chunk, *zip(*args)))
+    assert len(chunks) >= 3 and sum(c.startswith("egemaps_") for c in one[0][0].columns) == 88
+    for (pooled_a, logmel_a, q_a), (pooled_b, logmel_b, q_b) in zip(one, two):
+        pd.testing.assert_frame_equal(pooled_a, pooled_b, check_exact=True)
+        np.testing.assert_array_equal(np.stack(logmel_a["logmel"]), np.stack(logmel_b["logmel"]))
+        assert q_a == q_b
