@@ -150,3 +150,25 @@ def test_run_chunk_logs_its_files(corpus, tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("features ")]
     assert lines[0].split(": ")[1].startswith(f"1/{len(chunk.rows)} files")
     assert lines[-1].split(": ")[1].startswith(f"{len(chunk.rows)}/{len(chunk.rows)} files")
+
+
+def test_a_pool_of_two_workers_gives_the_rows_of_one_process(corpus):
+    """Per-process state (filter-bank caches, the openSMILE engine) never leaks into another clip's row."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ser.feature_table import extract_chunk
+
+    pytest.importorskip("opensmile")
+    root, manifest = corpus
+    settings = FeatureSettings.from_params({**PARAMS, "features": {**PARAMS["features"], "opensmile": "eGeMAPSv02"}})
+    chunks = [c for c in plan_chunks(manifest, settings, 4) if c.split != "train"]
+    args = [(c, manifest, {"demo": root}, settings) for c in chunks]
+    one = [extract_chunk(*a) for a in args]  # this process holds warm caches and an engine before the fork
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as pool:
+        two = list(pool.map(extract_chunk, *zip(*args)))
+    assert len(chunks) >= 3 and sum(c.startswith("egemaps_") for c in one[0][0].columns) == 88
+    for (pooled_a, logmel_a, q_a), (pooled_b, logmel_b, q_b) in zip(one, two):
+        pd.testing.assert_frame_equal(pooled_a, pooled_b, check_exact=True)
+        np.testing.assert_array_equal(np.stack(logmel_a["logmel"]), np.stack(logmel_b["logmel"]))
+        assert q_a == q_b
