@@ -6,6 +6,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ser.params import Settings
+
 SPLITS = ("train", "val", "test")
 
 
@@ -108,7 +110,7 @@ def loso_folds(manifest: pd.DataFrame) -> pd.Series:
 
 
 def build_manifest(manifests: Sequence[pd.DataFrame], *, protocol: str, ratios: dict[str, float],
-                   test_corpora: Sequence[str] = (), seed: int = 42,
+                   test_corpora: Sequence[str] = (), seed: int = Settings.model_fields["seed"].default,
                    dedupe: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Merged manifest with `split` and `fold`, and the quarantine rows for dropped duplicates."""
     merged = pd.concat(list(manifests), ignore_index=True)

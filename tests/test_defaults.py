@@ -56,3 +56,15 @@ def test_validate_and_demo_defaults_are_their_params():
     DemoParams(speakers=demo.MIN_SPEAKERS)
     with pytest.raises(ValidationError):
         DemoParams(speakers=demo.MIN_SPEAKERS - 1)
+
+
+def test_seed_and_schedule_defaults_are_the_params_defaults():
+    from flows import pipeline
+    from ser.feature_table import FeatureSettings
+    from ser.params import ScheduleParams, Settings
+    from ser.split import build_manifest
+
+    seed = Settings().seed
+    assert inspect.signature(build_manifest).parameters["seed"].default == seed == 42
+    assert FeatureSettings(features=FeatureConfig()).seed == seed
+    assert pipeline.DEFAULT_CRON == ScheduleParams().cron == "0 3 * * *"
