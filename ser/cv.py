@@ -1,0 +1,209 @@
+"""Speaker-grouped k-fold cross-validation: every speaker tested exactly once, by a model that never heard it.
+
+Folds are dealt per (corpus, gender) stratum, continuing round-robin across strata, so every fold
+gets a near-equal share of each corpus and each gender (counts differ by at most one speaker per
+stratum, per corpus and overall). Scores come from `ser.stats`: per-corpus UAR, their mean and the
+gender gap, each with a 95% interval from resampling speakers. Training and scoring reuse
+`ser.train.fit_and_score`; leave-one-speaker-out stays available as `k=None`
+(and as `ser.train.train_loso`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ser import EMOTIONS
+from ser.stats import N_BOOT, corpus_scores, gender_scores, speaker_table
+
+DEFAULT_K = 5
+
+
+def speaker_folds(speakers: pd.DataFrame, k: int | None = DEFAULT_K, seed: int = 42) -> pd.Series:
+    """Fold index per speaker (a Series indexed by speaker), from rows with `speaker`, `corpus`, `gender`.
+
+    `k=None` gives one fold per speaker (leave-one-speaker-out). With fewer speakers than `k`, there
+    are as many folds as speakers. Speakers are shuffled within each (corpus, gender) stratum (seeded)
+    and dealt round-robin, the deal continuing from stratum to stratum in corpus, gender order.
+    """
+    missing = [c for c in ("speaker", "corpus", "gender") if c not in speakers.columns]
+    if missing:
+        raise ValueError(f"speaker_folds needs columns speaker, corpus, gender; missing {missing}")
+    table = speakers.groupby("speaker", sort=True)[["corpus", "gender"]].first().reset_index()
+    if table.empty:
+        raise ValueError("no speakers to fold")
+    n = len(table)
+    if k is not None and k < 2:
+        raise ValueError(f"k-fold cross-validation needs k >= 2, got {k}")
+    k = n if k is None else min(int(k), n)
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least two speakers; found {n} ({', '.join(table['speaker'])})")
+    rng = np.random.default_rng(seed)
+    fold_of: dict[str, int] = {}
+    position = 0
+    for _, group in table.groupby(["corpus", "gender"], sort=True):
+        ids = group["speaker"].tolist()
+        rng.shuffle(ids)
+        for speaker in ids:
+            fold_of[speaker] = position % k
+            position += 1
+    return pd.Series(fold_of, name="fold").sort_index()
+
+
+def _with_gender(table: Any, features_dir: Path, input_kind: str) -> pd.DataFrame:
+    """The table's meta with each row's gender, read from the feature table's key columns."""
+    from ser.featurize import read_features
+
+    genders = read_features(Path(features_dir) / input_kind, columns=["utt_id", "gender"])
+    by_utt = dict(zip(genders["utt_id"], genders["gender"]))
+    return table.meta.assign(gender=table.meta["utt_id"].map(by_utt).fillna("unknown"))
+
+
+def fold_predictions(spec: dict[str, Any], params: dict[str, Any], table: Any, meta: pd.DataFrame,
+                     folds: pd.Series, on_fold: Callable[..., Any] | None = None) -> pd.DataFrame:
+    """Train one model per fold on the other folds' speakers (with their augmented copies), predict the fold.
+
+    `meta` is `table.meta` with `gender`; `folds` maps speaker -> fold. Keras models early-stop on the
+    next fold's speakers, which are then left out of that fold's training too. Returns one row per
+    original test clip: utt_id, corpus, speaker, gender, fold, actual, predicted.
+    """
+    from ser.models import model_framework
+
+    fold = meta["speaker"].map(folds).to_numpy()
+    if pd.isna(fold).any():
+        raise ValueError("some rows' speakers have no fold")
+    aug = meta["augmented"].to_numpy()
+    keras = model_framework(spec["kind"]) == "keras"
+    n_folds = int(folds.max()) + 1
+    out = []
+    for f in range(n_folds):
+        held = (fold == f) & ~aug
+        if not held.any():
+            continue
+        val_fold = (f + 1) % n_folds if keras else None
+        val = table.subset((fold == val_fold) & ~aug) if keras else None
+        part, fold_uar = _predict(spec, params, table.subset((fold != f) & (fold != val_fold)), val,
+                                  table.subset(held), meta[held])
+        out.append(part.assign(fold=f))
+        if on_fold:
+            on_fold(f + 1, n_folds, fold_uar)
+    return pd.concat(out, ignore_index=True)
+
+
+def _predict(spec: dict[str, Any], params: dict[str, Any], train: Any, val: Any, test: Any, test_meta: pd.DataFrame
+             ) -> tuple[pd.DataFrame, float]:
+    """Fit on `train` (val for early stopping only) with ser.train.fit_and_score; test clips' predictions and UAR."""
+    from ser.train import fit_and_score, normalizer
+
+    _, _, scores, _, _ = fit_and_score(spec, params.get("train", {}).get("keras", {}), int(params.get("seed", 42)),
+                                       train, val, {"test": test}, norm=normalizer(params))
+    predicted = scores["test"].pop("predictions")
+    part = test_meta[["utt_id", "corpus", "speaker", "gender"]].reset_index(drop=True)
+    return part.assign(actual=predicted["actual"].to_numpy(), predicted=predicted["predicted"].to_numpy()), \
+        scores["test"]["uar"]
+
+
+def summarize(pred: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> dict[str, Any]:
+    """The CV report from fold predictions: ser.stats scores plus per-fold and per-speaker detail."""
+    result: dict[str, Any] = {"n": int(len(pred)), "n_speakers": int(pred["speaker"].nunique()),
+                              "corpora": sorted(pred["corpus"].unique())}
+    result.update(corpus_scores(pred, n_boot=n_boot, seed=seed))
+    result.update(gender_scores(pred, n_boot=n_boot, seed=seed))
+    per_fold = []
+    for f, part in pred.groupby("fold", sort=True):
+        scores = corpus_scores(part, n_boot=1, seed=seed)
+        per_fold.append({"fold": int(f), "speakers": sorted(part["speaker"].unique()), "n": int(len(part)),
+                         "uar_corpus_mean": scores["uar_corpus_mean"]["uar"],
+                         "uar_by_corpus": {c: v["uar"] for c, v in scores["uar_by_corpus"].items()}})
+    result["per_fold"] = per_fold
+    table = speaker_table(pred)
+    result["per_speaker"] = [{k: (int(v) if isinstance(v, (np.integer,)) else v) for k, v in row.items()}
+                             for row in table.to_dict(orient="records")]
+    return result
+
+
+def cross_validate(name: str, spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, *,
+                   k: int | None = DEFAULT_K, n_boot: int = N_BOOT, corpora: list[str] | None = None,
+                   speakers: list[str] | None = None, on_fold: Callable[..., Any] | None = None
+                   ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Speaker-grouped k-fold CV of model `name` over every speaker of the feature table (all splits).
+
+    `corpora` / `speakers` restrict the speakers used. Returns (report, predictions); the report is
+    the `metrics/cv/<name>.json` document (schema in README's evaluation section), predictions one
+    row per clip for figures.
+    """
+    from ser.featurize import FeatureSettings
+    from ser.models import model_input
+    from ser.train import load_table
+
+    seed = int(params.get("seed", 42))
+    settings = FeatureSettings.from_params(params)
+    kind = model_input(spec["kind"])
+    table = load_table(features_dir, kind, settings.features)
+    meta = _with_gender(table, Path(features_dir), kind)
+    keep = np.ones(len(meta), dtype=bool)
+    if corpora is not None:
+        keep &= meta["corpus"].isin(corpora).to_numpy()
+    if speakers is not None:
+        keep &= meta["speaker"].isin(speakers).to_numpy()
+    if not keep.all():
+        table, meta = table.subset(keep), meta[keep].reset_index(drop=True)
+    originals = meta[~meta["augmented"]]
+    folds = speaker_folds(originals, k, seed)
+    pred = fold_predictions(spec, params, table, meta, folds, on_fold)
+    report = {"model": name, "kind": spec["kind"], "input": kind,
+              "protocol": "leave-one-speaker-out" if k is None else f"speaker-grouped {int(folds.max()) + 1}-fold",
+              "k": int(folds.max()) + 1, "seed": seed, "labels": [e for e in EMOTIONS if e in set(pred["actual"])],
+              **summarize(pred, n_boot=n_boot, seed=seed)}
+    return report, pred
+
+
+def selection_score(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, *,
+                    k: int = DEFAULT_K, min_val_speakers: int = 8, n_boot: int = N_BOOT) -> dict[str, Any]:
+    """A model-choice score that several validation speakers back, never test speakers.
+
+    With at least `min_val_speakers` validation speakers, the model is trained on the train split
+    and scored on the val split; otherwise by speaker-grouped k-fold CV over the TRAIN speakers
+    only. Either way the score is the mean of per-corpus UARs with its speaker-bootstrap 95%
+    interval. Returns leaderboard columns: {val_uar, val_uar_ci_low, val_uar_ci_high, val_method,
+    val_speakers}.
+    """
+    from ser.featurize import FeatureSettings
+    from ser.models import model_input
+    from ser.train import load_table
+
+    seed = int(params.get("seed", 42))
+    settings = FeatureSettings.from_params(params)
+    kind = model_input(spec["kind"])
+    table = load_table(features_dir, kind, settings.features)
+    meta = _with_gender(table, Path(features_dir), kind)
+    split, aug = meta["split"].to_numpy(), meta["augmented"].to_numpy()
+    n_val = meta.loc[(split == "val") & ~aug, "speaker"].nunique()
+    if n_val >= min_val_speakers:
+        held = (split == "val") & ~aug
+        pred, _ = _predict(spec, params, table.subset(split == "train"), table.subset(held), table.subset(held),
+                           meta[held])
+        method = "val split"
+    else:
+        use = split == "train"
+        sub, sub_meta = table.subset(use), meta[use].reset_index(drop=True)
+        folds = speaker_folds(sub_meta[~sub_meta["augmented"]], k, seed)
+        pred = fold_predictions(spec, params, sub, sub_meta, folds)
+        method = f"inner speaker-grouped {int(folds.max()) + 1}-fold CV on train speakers"
+    score = corpus_scores(pred, n_boot=n_boot, seed=seed)["uar_corpus_mean"]
+    return {"val_uar": score["uar"], "val_uar_ci_low": score["ci"][0], "val_uar_ci_high": score["ci"][1],
+            "val_method": method, "val_speakers": int(pred["speaker"].nunique())}
+
+
+def write_cv(report: dict[str, Any], path: Path | str, predictions: pd.DataFrame | None = None) -> Path:
+    """Write the report as JSON (atomically) and, when given, the predictions beside it as `<stem>.predictions.parquet`."""
+    from ser.io import write_json, write_parquet
+
+    path = Path(path)
+    write_json(report, path)
+    if predictions is not None:
+        write_parquet(predictions, path.with_name(f"{path.stem}.predictions.parquet"))
+    return path
