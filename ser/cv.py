@@ -6,6 +6,21 @@ stratum, per corpus and overall). Scores come from `ser.stats`: per-corpus UAR, 
 gender gap, each with a 95% interval from resampling speakers. Training and scoring reuse
 `ser.train.fit_and_score`; leave-one-speaker-out stays available as `k=None`
 (and as `ser.train.train_loso`).
+
+The report (`metrics/cv/<model>.json`, written by `write_cv`):
+
+    model, kind, input, protocol ("speaker-grouped 5-fold" | "leave-one-speaker-out"), k, seed,
+    labels: [emotions present], n: clips, n_speakers, corpora: [names],
+    uar_by_corpus: {corpus: {uar, ci: [low, high], speakers, n}},
+    uar_corpus_mean: {uar, ci},          # every corpus counts once: the headline number
+    uar_pooled: {uar, ci},               # all clips together (big corpora dominate)
+    by_gender: {gender: {uar, ci, speakers, n}},
+    gender_gap: {female_minus_male, ci, corpora: [corpora with both genders]},
+    bootstrap: {draws, level, unit: "speaker", strata: ["corpus"], seed},
+    per_fold: [{fold, speakers: [...], n, uar_corpus_mean, uar_by_corpus: {corpus: uar}}],
+    per_speaker: [{speaker, corpus, gender, fold, n, uar, accuracy}]
+
+Numbers are rounded to 4 decimals; an undefined one is null.
 """
 from __future__ import annotations
 
@@ -132,8 +147,8 @@ def cross_validate(name: str, spec: dict[str, Any], params: dict[str, Any], feat
     """Speaker-grouped k-fold CV of model `name` over every speaker of the feature table (all splits).
 
     `corpora` / `speakers` restrict the speakers used. Returns (report, predictions); the report is
-    the `metrics/cv/<name>.json` document (schema in README's evaluation section), predictions one
-    row per clip for figures.
+    the `metrics/cv/<name>.json` document (schema in the module docstring), predictions one row per
+    clip (utt_id, corpus, speaker, gender, fold, actual, predicted) for figures.
     """
     from ser.featurize import FeatureSettings
     from ser.models import model_input
