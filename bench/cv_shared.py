@@ -135,19 +135,24 @@ def main() -> None:
     manifest = pd.read_parquet(args.work / "manifest.parquet")
     spec = params["models"][args.model]
     start = time.perf_counter()
-    report, pred = cross_validate(args.model, spec, params, feats, k=args.k, n_boot=args.draws,
+    report, pred = cross_validate(args.model, spec, params, feats, manifest, k=args.k, n_boot=args.draws,
                                   on_fold=lambda i, n, u: print(f"fold {i}/{n}: UAR {u:.3f}", flush=True))
     seconds = time.perf_counter() - start
     write_cv(report, args.work / "cv" / f"{args.model}.json", pred)
     extra = ""
     if args.cross_corpus:
-        from ser.cross_corpus import cross_corpus_matrix, leave_one_corpus_out, loco_markdown, matrix_markdown
+        from ser.cross_corpus import (cross_corpus_matrix, leave_one_corpus_out, loco_markdown, matrix_markdown,
+                                      plot_matrix)
 
-        long = cross_corpus_matrix(spec, params, feats)
+        long = cross_corpus_matrix(spec, params, feats, manifest)
         long.to_csv(args.work / "cv" / "cross_corpus.csv", index=False)
-        loco = leave_one_corpus_out(spec, params, feats)
+        loco = leave_one_corpus_out(spec, params, feats, manifest)
+        diagonal = {c: v["uar"] for c, v in report["uar_by_corpus"].items() if v["speakers"] > 1}
+        plot_matrix(long, args.out.with_name(f"{args.out.stem}_cross_corpus.png"), diagonal=diagonal)
         extra = ("## Cross-corpus: train on one corpus (rows), test on another (columns)\n\n"
-                 + matrix_markdown(long) + "\n## Leave one corpus out\n\n" + loco_markdown(loco))
+                 "Diagonal: the corpus's UAR in the pooled cross-validation above (trained on all corpora's other "
+                 "speakers), for corpora with more than one speaker.\n\n"
+                 + matrix_markdown(long, diagonal) + "\n## Leave one corpus out\n\n" + loco_markdown(loco))
     write_text(markdown(report, manifest, seconds, extra), args.out)
     print(args.out.read_text())
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ser import EMOTIONS
+from ser.cv import _keras, _seed
 from ser.stats import N_BOOT, corpus_scores
 
 LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
@@ -40,22 +41,17 @@ def restricted_predictions(proba: np.ndarray, labels: Sequence[str]) -> np.ndarr
     return np.array(EMOTIONS)[allowed[np.asarray(proba)[:, allowed].argmax(axis=1)]]
 
 
-def _load(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str):
-    from ser.cv import _with_gender
-    from ser.featurize import FeatureSettings
-    from ser.models import model_input
-    from ser.train import load_table
+def _load(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame):
+    from ser.cv import _load as load
 
-    kind = model_input(spec["kind"])
-    table = load_table(features_dir, kind, FeatureSettings.from_params(params).features)
-    return table, _with_gender(table, Path(features_dir), kind)
+    table, meta, _ = load(spec, params, features_dir, manifest)
+    return table, meta
 
 
 def _fit(spec: dict[str, Any], params: dict[str, Any], train: Any):
     from ser.train import fit_and_score, normalizer
 
-    model, scaler, _, _, _ = fit_and_score(spec, params.get("train", {}).get("keras", {}), int(params.get("seed", 42)),
-                                           train, None, {}, norm=normalizer(params))
+    model, scaler, _, _, _ = fit_and_score(spec, _keras(params), _seed(params), train, None, {}, norm=normalizer(params))
     return model, scaler
 
 
@@ -71,7 +67,7 @@ def _score(model: Any, scaler: Any, test: Any, test_meta: pd.DataFrame, labels: 
         actual=actual[keep], predicted=restricted_predictions(proba, labels))
 
 
-def cross_corpus_matrix(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, *,
+def cross_corpus_matrix(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame, *,
                         corpora: Sequence[str] | None = None, n_boot: int = N_BOOT) -> pd.DataFrame:
     """Train on each corpus, test on every other on their shared emotions: one row per (train, test) pair.
 
@@ -80,7 +76,7 @@ def cross_corpus_matrix(spec: dict[str, Any], params: dict[str, Any], features_d
     Training uses all of the training corpus's clips (with any augmented copies), testing the
     other corpus's original clips. Pairs sharing fewer than two emotions are left out.
     """
-    table, meta = _load(spec, params, features_dir)
+    table, meta = _load(spec, params, features_dir, manifest)
     aug = meta["augmented"].to_numpy()
     names = sorted(meta["corpus"].unique()) if corpora is None else list(corpora)
     labels = {c: set(np.array(EMOTIONS)[table.y[(meta["corpus"] == c).to_numpy() & ~aug]]) for c in names}
@@ -96,7 +92,7 @@ def cross_corpus_matrix(spec: dict[str, Any], params: dict[str, Any], features_d
                 continue
             held = (meta["corpus"] == test_corpus).to_numpy() & ~aug
             pred = _score(model, scaler, table.subset(held), meta[held], shared)
-            score = corpus_scores(pred, n_boot=n_boot, seed=int(params.get("seed", 42)))["uar_by_corpus"][test_corpus]
+            score = corpus_scores(pred, n_boot=n_boot, seed=_seed(params))["uar_by_corpus"][test_corpus]
             rows.append({"train": train_corpus, "test": test_corpus, "uar": score["uar"], "ci_low": score["ci"][0],
                          "ci_high": score["ci"][1], "n": score["n"], "speakers": score["speakers"],
                          "emotions": ",".join(shared), "n_emotions": len(shared)})
@@ -104,13 +100,13 @@ def cross_corpus_matrix(spec: dict[str, Any], params: dict[str, Any], features_d
                                        "n_emotions"])
 
 
-def leave_one_corpus_out(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, *,
+def leave_one_corpus_out(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame, *,
                          corpora: Sequence[str] | None = None, n_boot: int = N_BOOT) -> pd.DataFrame:
     """Train on every corpus but one, test on that one (on the emotions the training corpora cover).
 
     Columns: test, uar, ci_low, ci_high, n, speakers, emotions, n_emotions.
     """
-    table, meta = _load(spec, params, features_dir)
+    table, meta = _load(spec, params, features_dir, manifest)
     aug = meta["augmented"].to_numpy()
     names = sorted(meta["corpus"].unique()) if corpora is None else list(corpora)
     rows = []
@@ -120,7 +116,7 @@ def leave_one_corpus_out(spec: dict[str, Any], params: dict[str, Any], features_
         shared = shared_emotions(np.array(EMOTIONS)[train.y], np.array(EMOTIONS)[table.y[in_test & ~aug]])
         model, scaler = _fit(spec, params, train)
         pred = _score(model, scaler, table.subset(in_test & ~aug), meta[in_test & ~aug], shared)
-        score = corpus_scores(pred, n_boot=n_boot, seed=int(params.get("seed", 42)))["uar_by_corpus"][test_corpus]
+        score = corpus_scores(pred, n_boot=n_boot, seed=_seed(params))["uar_by_corpus"][test_corpus]
         rows.append({"test": test_corpus, "uar": score["uar"], "ci_low": score["ci"][0], "ci_high": score["ci"][1],
                      "n": score["n"], "speakers": score["speakers"], "emotions": ",".join(shared),
                      "n_emotions": len(shared)})

@@ -37,6 +37,18 @@ from ser.stats import N_BOOT, corpus_scores, gender_scores, speaker_table
 DEFAULT_K = 5
 
 
+def _seed(params: Any) -> int:
+    """params' seed, from a params.yaml dict or typed settings."""
+    return int(params.get("seed", 42) if isinstance(params, dict) else params.seed)
+
+
+def _keras(params: Any) -> dict[str, Any]:
+    """params' `train.keras` section as a dict, from a params.yaml dict or typed settings."""
+    if isinstance(params, dict):
+        return dict(params.get("train", {}).get("keras", {}))
+    return params.train.keras.model_dump()
+
+
 def speaker_folds(speakers: pd.DataFrame, k: int | None = DEFAULT_K, seed: int = 42) -> pd.Series:
     """Fold index per speaker (a Series indexed by speaker), from rows with `speaker`, `corpus`, `gender`.
 
@@ -68,13 +80,21 @@ def speaker_folds(speakers: pd.DataFrame, k: int | None = DEFAULT_K, seed: int =
     return pd.Series(fold_of, name="fold").sort_index()
 
 
-def _with_gender(table: Any, features_dir: Path, input_kind: str) -> pd.DataFrame:
-    """The table's meta with each row's gender, read from the feature table's key columns."""
-    from ser.featurize import read_features
+def _with_gender(table: Any, manifest: pd.DataFrame) -> pd.DataFrame:
+    """The table's meta with each row's gender, from its speaker in the manifest."""
+    by_speaker = manifest.groupby("speaker")["gender"].first()
+    return table.meta.assign(gender=table.meta["speaker"].map(by_speaker).fillna("unknown").astype(str))
 
-    genders = read_features(Path(features_dir) / input_kind, columns=["utt_id", "gender"])
-    by_utt = dict(zip(genders["utt_id"], genders["gender"]))
-    return table.meta.assign(gender=table.meta["utt_id"].map(by_utt).fillna("unknown"))
+
+def _load(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame):
+    """(table, meta with gender, input kind) of exactly the manifest's utterances."""
+    from ser.featurize import FeatureSettings
+    from ser.models import model_input
+    from ser.train import load_table
+
+    kind = model_input(spec["kind"])
+    table = load_table(features_dir, kind, FeatureSettings.from_params(params).features, manifest)
+    return table, _with_gender(table, manifest), kind
 
 
 def fold_predictions(spec: dict[str, Any], params: dict[str, Any], table: Any, meta: pd.DataFrame,
@@ -113,8 +133,8 @@ def _predict(spec: dict[str, Any], params: dict[str, Any], train: Any, val: Any,
     """Fit on `train` (val for early stopping only) with ser.train.fit_and_score; test clips' predictions and UAR."""
     from ser.train import fit_and_score, normalizer
 
-    _, _, scores, _, _ = fit_and_score(spec, params.get("train", {}).get("keras", {}), int(params.get("seed", 42)),
-                                       train, val, {"test": test}, norm=normalizer(params))
+    _, _, scores, _, _ = fit_and_score(spec, _keras(params), _seed(params), train, val, {"test": test},
+                                       norm=normalizer(params))
     predicted = scores["test"].pop("predictions")
     part = test_meta[["utt_id", "corpus", "speaker", "gender"]].reset_index(drop=True)
     return part.assign(actual=predicted["actual"].to_numpy(), predicted=predicted["predicted"].to_numpy()), \
@@ -140,25 +160,19 @@ def summarize(pred: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> dic
     return result
 
 
-def cross_validate(name: str, spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, *,
+def cross_validate(name: str, spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str,
+                   manifest: pd.DataFrame, *,
                    k: int | None = DEFAULT_K, n_boot: int = N_BOOT, corpora: list[str] | None = None,
                    speakers: list[str] | None = None, on_fold: Callable[..., Any] | None = None
                    ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Speaker-grouped k-fold CV of model `name` over every speaker of the feature table (all splits).
+    """Speaker-grouped k-fold CV of model `name` over every speaker of the manifest (all its splits).
 
     `corpora` / `speakers` restrict the speakers used. Returns (report, predictions); the report is
     the `metrics/cv/<name>.json` document (schema in the module docstring), predictions one row per
     clip (utt_id, corpus, speaker, gender, fold, actual, predicted) for figures.
     """
-    from ser.featurize import FeatureSettings
-    from ser.models import model_input
-    from ser.train import load_table
-
-    seed = int(params.get("seed", 42))
-    settings = FeatureSettings.from_params(params)
-    kind = model_input(spec["kind"])
-    table = load_table(features_dir, kind, settings.features)
-    meta = _with_gender(table, Path(features_dir), kind)
+    seed = _seed(params)
+    table, meta, kind = _load(spec, params, features_dir, manifest)
     keep = np.ones(len(meta), dtype=bool)
     if corpora is not None:
         keep &= meta["corpus"].isin(corpora).to_numpy()
@@ -176,7 +190,7 @@ def cross_validate(name: str, spec: dict[str, Any], params: dict[str, Any], feat
     return report, pred
 
 
-def selection_score(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, *,
+def selection_score(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame, *,
                     k: int = DEFAULT_K, min_val_speakers: int = 8, n_boot: int = N_BOOT) -> dict[str, Any]:
     """A model-choice score that several validation speakers back, never test speakers.
 
@@ -186,15 +200,8 @@ def selection_score(spec: dict[str, Any], params: dict[str, Any], features_dir: 
     interval. Returns leaderboard columns: {val_uar, val_uar_ci_low, val_uar_ci_high, val_method,
     val_speakers}.
     """
-    from ser.featurize import FeatureSettings
-    from ser.models import model_input
-    from ser.train import load_table
-
-    seed = int(params.get("seed", 42))
-    settings = FeatureSettings.from_params(params)
-    kind = model_input(spec["kind"])
-    table = load_table(features_dir, kind, settings.features)
-    meta = _with_gender(table, Path(features_dir), kind)
+    seed = _seed(params)
+    table, meta, _ = _load(spec, params, features_dir, manifest)
     split, aug = meta["split"].to_numpy(), meta["augmented"].to_numpy()
     n_val = meta.loc[(split == "val") & ~aug, "speaker"].nunique()
     if n_val >= min_val_speakers:

@@ -68,7 +68,7 @@ def test_matrix_scores_each_pair_on_shared_emotions(two_corpora, monkeypatch):
         return real(spec, training, seed, train, val, tests, norm=norm)
 
     monkeypatch.setattr(ser.train, "fit_and_score", spy)
-    pairs = cross_corpus_matrix({"kind": "logistic", "C": 0.1, "max_iter": 500}, params, features, n_boot=100)
+    pairs = cross_corpus_matrix({"kind": "logistic", "C": 0.1, "max_iter": 500}, params, features, manifest, n_boot=100)
     assert fitted == [{"acted"}, {"read"}]  # one model per training corpus, trained on it alone
     assert pairs[["train", "test"]].values.tolist() == [["acted", "read"], ["read", "acted"]]
     shared = ["angry", "happy", "neutral", "sad"]  # acted: no surprise/disgust; read: no fear
@@ -87,7 +87,7 @@ def test_matrix_scores_each_pair_on_shared_emotions(two_corpora, monkeypatch):
 
 def test_leave_one_corpus_out_and_figure(two_corpora, tmp_path):
     features, params, manifest = two_corpora
-    loco = leave_one_corpus_out({"kind": "logistic", "C": 0.1, "max_iter": 500}, params, features, n_boot=100)
+    loco = leave_one_corpus_out({"kind": "logistic", "C": 0.1, "max_iter": 500}, params, features, manifest, n_boot=100)
     assert loco["test"].tolist() == ["acted", "read"]
     # training on "read" alone (no fear) when "acted" is held out: fear clips of acted cannot be scored
     assert loco["emotions"].tolist() == ["angry,happy,neutral,sad", "angry,happy,neutral,sad"]

@@ -67,7 +67,7 @@ def spy_training(monkeypatch):
 def test_cross_validate_demo(tiny_features, plain_params, spy_training, tmp_path):
     features, _, manifest = tiny_features
     report, pred = cross_validate("logistic", {"kind": "logistic", "C": 0.1, "max_iter": 500}, plain_params,
-                                  features, k=4, n_boot=200)
+                                  features, manifest, k=4, n_boot=200)
     # every original clip is predicted once, each speaker by a model that never heard it
     assert sorted(pred["utt_id"]) == sorted(manifest["utt_id"])
     assert len(spy_training) == 4
@@ -100,14 +100,14 @@ def test_selection_score_never_sees_test_speakers(tiny_features, plain_params, s
     by_split = manifest.groupby("split")["speaker"].unique()
     held_out = set(by_split["test"])
     # two validation speakers (< 8): inner CV over the four train speakers
-    inner = selection_score(spec, plain_params, features, k=4, n_boot=100)
+    inner = selection_score(spec, plain_params, features, manifest, k=4, n_boot=100)
     assert inner["val_method"].startswith("inner speaker-grouped 4-fold") and inner["val_speakers"] == 4
     assert inner["val_uar_ci_low"] <= inner["val_uar"] <= inner["val_uar_ci_high"]
     for train_speakers, test_speakers, _ in spy_training:
         assert (train_speakers | test_speakers) <= set(by_split["train"])
     spy_training.clear()
     # with the threshold at two, the val split scores it
-    val = selection_score(spec, plain_params, features, min_val_speakers=2, n_boot=100)
+    val = selection_score(spec, plain_params, features, manifest, min_val_speakers=2, n_boot=100)
     assert val["val_method"] == "val split" and val["val_speakers"] == 2
     ((train_speakers, test_speakers, _),) = spy_training
     assert test_speakers == set(by_split["val"]) and train_speakers == set(by_split["train"])
@@ -139,7 +139,8 @@ def test_cross_validate_real_subset(shared_corpora, tmp_path):
     roots = {"ravdess": shared_corpora / "ravdess", "emodb": shared_corpora / "emodb"}
     for chunk in plan_chunks(manifest, settings, 200):
         run_chunk(chunk, manifest, roots, settings, tmp_path / "features")
-    report, pred = cross_validate("logistic", params["models"]["logistic"], params, tmp_path / "features", k=3, n_boot=200)
+    report, pred = cross_validate("logistic", params["models"]["logistic"], params, tmp_path / "features", manifest,
+                                  k=3, n_boot=200)
     assert report["corpora"] == ["emodb", "ravdess"] and report["n_speakers"] == 6
     assert {c: v["speakers"] for c, v in report["uar_by_corpus"].items()} == {"emodb": 2, "ravdess": 4}
     assert len(pred) == len(manifest)
