@@ -217,10 +217,12 @@ def validate(
     cfg = raw.get("validate") or {}
     names = pooled_feature_names(FeatureSettings.from_params(raw).features)
     manifest_df = pd.read_parquet(manifest_path)
-    features_df = read_features(features_path)
+    # only the configured corpora's partitions: a corpus dropped from params.yaml leaves its part files behind
+    features_df = read_features(features_path, corpora=sorted(manifest_df["corpus"].astype(str).unique()))
     extra = [c for c in features_df.columns if c not in names and c not in
              ("utt_id", "corpus", "speaker", "gender", "emotion", "split", "fold", "augmented", "copy", "source")]
-    reports = [validate_manifest(manifest_df, cfg), validate_features(features_df.drop(columns=extra), names, cfg)]
+    reports = [validate_manifest(manifest_df, cfg), validate_features(features_df.drop(columns=extra), names, cfg,
+                                                                        manifest_ids=manifest_df["utt_id"])]
     write_report(reports, report)
     failed = [r for r in reports if not r.success]
     for r in reports:
@@ -243,9 +245,12 @@ def train(
     model: Annotated[str, typer.Option(help="a model name from `models:` in params.yaml")],
     features: Annotated[Path, typer.Option(help="feature tables folder")] = Path("data/features"),
     models_dir: Annotated[Path, typer.Option("--models-dir", help="where trained artefacts go")] = Path("models/zoo"),
+    manifest_path: Annotated[Path, typer.Option("--manifest", help="the utterances to train and score on")] = Path("data/interim/manifest.parquet"),
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Train one model on the train speakers (early stopping on val speakers) and score it on test speakers."""
+    import pandas as pd
+
     from ser.evaluate import flat_metrics
     from ser.io import write_json
     from ser.plots import plot_confusion, plot_history, plot_note, write_history_csv
@@ -257,7 +262,7 @@ def train(
         _fail(f"model {model!r} is not in params.yaml models: ({', '.join(raw.get('models') or {})})")
     console.print(f"training {model} ({spec['kind']})")
     try:
-        artifact, result, history = train_holdout(model, dict(spec), raw, features)
+        artifact, result, history = train_holdout(model, dict(spec), raw, features, pd.read_parquet(manifest_path))
     except ValueError as err:
         _fail(str(err))
     artifact.save(models_dir / model)
@@ -288,9 +293,12 @@ def train(
 def loso(
     model: Annotated[str, typer.Option(help="a model name from `models:` in params.yaml")],
     features: Annotated[Path, typer.Option(help="feature tables folder")] = Path("data/features"),
+    manifest_path: Annotated[Path, typer.Option("--manifest", help="the utterances to score")] = Path("data/interim/manifest.parquet"),
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Leave-one-speaker-out over every speaker: mean and spread of UAR, per corpus too."""
+    import pandas as pd
+
     from ser.io import write_json
     from ser.train import train_loso
 
@@ -304,7 +312,7 @@ def loso(
         def on_fold(i, n, speaker, uar):
             progress.update(task, total=n, completed=i, description=f"LOSO {model} ({speaker}: UAR {uar:.3f})")
 
-        summary = train_loso(dict(spec), raw, features, on_fold=on_fold)
+        summary = train_loso(dict(spec), raw, features, pd.read_parquet(manifest_path), on_fold=on_fold)
     write_json({k: v for k, v in summary.items() if k not in ("per_fold", "confusion")}, Path("metrics/loso") / f"{model}.json")
     write_json(summary, Path("reports/loso") / f"{model}.json")
     stdout.print(f"{model} LOSO over {summary['folds']} speakers: UAR {summary['uar_mean']:.3f} +- {summary['uar_std']:.3f}; "

@@ -196,16 +196,20 @@ def chunk_quarantine(out_dir: Path, chunks: list[Chunk]) -> pd.DataFrame:
 
 
 def read_features(path: Path | str, corpus: str | None = None, split: str | None = None,
-                  columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a hive-partitioned feature table (pooled or logmel), restoring corpus and split as strings."""
+                  columns: list[str] | None = None, corpora: list[str] | None = None) -> pd.DataFrame:
+    """Read a hive-partitioned feature table (pooled or logmel), restoring corpus and split as strings.
+
+    `corpus`/`split` keep one partition; `corpora` keeps the partitions of those corpora only.
+    """
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(path, format="parquet", partitioning="hive")
     condition = None
-    for name, value in (("corpus", corpus), ("split", split)):
-        if value is not None:
-            term = ds.field(name) == value
-            condition = term if condition is None else condition & term
+    terms = [ds.field(name) == value for name, value in (("corpus", corpus), ("split", split)) if value is not None]
+    if corpora is not None:
+        terms.append(ds.field("corpus").isin(sorted(corpora)))
+    for term in terms:
+        condition = term if condition is None else condition & term
     table = dataset.to_table(filter=condition, columns=columns)
     df = table.to_pandas()
     for name in PARTITION_COLUMNS:
@@ -213,3 +217,19 @@ def read_features(path: Path | str, corpus: str | None = None, split: str | None
             df[name] = df[name].astype(str)
     order = [c for c in KEY_COLUMNS if c in df.columns]
     return df[order + [c for c in df.columns if c not in order]].sort_values("utt_id", kind="stable").reset_index(drop=True)
+
+
+def manifest_features(path: Path | str, manifest: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The feature rows of exactly the manifest's utterances (originals and their augmented copies).
+
+    Partitions of corpora the manifest does not hold (a corpus no longer configured, such as the demo
+    after a switch to real corpora) are never read, and rows whose source utterance left the manifest
+    are dropped; speaker, gender, emotion, split and fold come from the manifest, the one truth.
+    """
+    df = read_features(path, columns=columns, corpora=sorted(manifest["corpus"].astype(str).unique()))
+    truth = manifest.set_index("utt_id")
+    df = df[df["source"].isin(truth.index)].reset_index(drop=True)
+    for col in ("speaker", "gender", "emotion", "split", "fold"):
+        if col in df.columns and col in truth.columns:
+            df[col] = truth.loc[df["source"], col].to_numpy()
+    return df

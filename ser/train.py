@@ -11,7 +11,7 @@ import pandas as pd
 
 from ser import EMOTIONS
 from ser.artifact import Artifact
-from ser.featurize import AUDIO_DEFAULTS, FeatureSettings, read_features
+from ser.featurize import AUDIO_DEFAULTS, FeatureSettings, manifest_features
 from ser.features import FeatureConfig, pooled_feature_names
 from ser.normalize import GroupNormalizer
 
@@ -34,10 +34,9 @@ class Table:
         return Table(self.x[mask], self.y[mask], self.meta[mask].reset_index(drop=True))
 
 
-def load_table(features_dir: Path | str, input_kind: str, cfg: FeatureConfig) -> Table:
-    """All rows of the pooled or log-mel feature table as arrays."""
-    features_dir = Path(features_dir)
-    df = read_features(features_dir / input_kind)
+def load_table(features_dir: Path | str, input_kind: str, cfg: FeatureConfig, manifest: pd.DataFrame) -> Table:
+    """The pooled or log-mel rows of exactly the manifest's utterances as arrays (see `manifest_features`)."""
+    df = manifest_features(Path(features_dir) / input_kind, manifest)
     if input_kind == "pooled":
         x = df[pooled_feature_names(cfg)].to_numpy(np.float32)
     else:
@@ -122,13 +121,13 @@ def holdout(table: Table) -> tuple[Table, Table, Table]:
     return (table.subset(split == "train"), table.subset((split == "val") & ~aug), table.subset((split == "test") & ~aug))
 
 
-def train_holdout(name: str, spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str
-                  ) -> tuple[Artifact, dict[str, Any], dict[str, list[float]]]:
+def train_holdout(name: str, spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str,
+                  manifest: pd.DataFrame) -> tuple[Artifact, dict[str, Any], dict[str, list[float]]]:
     """Train `name` on the train speakers, early-stop on val speakers, score val and test."""
     settings = FeatureSettings.from_params(params)
     from ser.models import model_input
 
-    table = load_table(features_dir, model_input(spec["kind"]), settings.features)
+    table = load_table(features_dir, model_input(spec["kind"]), settings.features, manifest)
     train, val, test = holdout(table)
     train = subsample(train, float(params.get("train", {}).get("fraction", 1.0)), int(params.get("seed", 42)))
     if not len(train) or not len(test):
@@ -147,7 +146,7 @@ def train_holdout(name: str, spec: dict[str, Any], params: dict[str, Any], featu
     return artifact, {"scores": scores, "timings": timings, "data": info["data"], "predictions": predictions}, history
 
 
-def train_loso(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str,
+def train_loso(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame,
                on_fold: Any = None) -> dict[str, Any]:
     """Leave-one-speaker-out: each speaker is tested by a model trained on all the others.
 
@@ -157,7 +156,7 @@ def train_loso(spec: dict[str, Any], params: dict[str, Any], features_dir: Path 
     from ser.models import model_framework, model_input
 
     settings = FeatureSettings.from_params(params)
-    table = load_table(features_dir, model_input(spec["kind"]), settings.features)
+    table = load_table(features_dir, model_input(spec["kind"]), settings.features, manifest)
     speakers = sorted(table.meta["speaker"].unique())
     source_speaker = table.meta["speaker"].to_numpy()
     aug = table.meta["augmented"].to_numpy()

@@ -646,8 +646,12 @@ def validate_manifest(df: pd.DataFrame, cfg: Any = None) -> ValidationReport:
     return _report("manifest", df, s, balance, warnings)
 
 
-def validate_features(df: pd.DataFrame, feature_columns: Sequence[str], cfg: Any = None) -> ValidationReport:
-    """Check the features table: key columns, augmentation bookkeeping, and every feature column finite."""
+def validate_features(df: pd.DataFrame, feature_columns: Sequence[str], cfg: Any = None,
+                      manifest_ids: Iterable[str] | None = None) -> ValidationReport:
+    """Check the features table: key columns, augmentation bookkeeping, and every feature column finite.
+
+    With `manifest_ids`, every row must come from an utterance of the manifest (no stale or foreign rows).
+    """
     settings = _settings(cfg)
     feature_columns = list(feature_columns)
     if not feature_columns:
@@ -688,6 +692,9 @@ def validate_features(df: pd.DataFrame, feature_columns: Sequence[str], cfg: Any
         s.add(E.ExpectColumnPairValuesToBeEqual(column_A="utt_id", column_B="source",
                                                 row_condition=Column("augmented") == False),  # noqa: E712
               "originals are their own source", context=["augmented"])
+    if manifest_ids is not None and s.has("source"):
+        s.add(E.ExpectColumnValuesToBeInSet(column="source", value_set=sorted(set(map(str, manifest_ids)))),
+              "every row comes from an utterance of the manifest", context=["corpus", "speaker"], diverse=["corpus"])
     _add_speaker_leak(s)
     originals = None
     if s.has("augmented") and pd.api.types.is_bool_dtype(df["augmented"].dtype):
