@@ -150,7 +150,7 @@ def matrix_markdown(pairs: pd.DataFrame, diagonal: dict[str, float] | None = Non
         lines.append(f"| {train} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("UAR on the emotions both corpora label (how many in brackets; chance is 1/that number); "
-                 "(cv) marks a within-corpus speaker-grouped CV score.")
+                 "(cv) marks the diagonal's score passed in (e.g. a speaker-grouped CV score).")
     return "\n".join(lines) + "\n"
 
 
