@@ -94,7 +94,8 @@ def per_corpus_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int
 
     Val and test get at least `min_eval_speakers` of a corpus that has enough (CREMA-D's 60: 42/9/9,
     eight RAVDESS actors: 4/2/2). Corpora with too few speakers to give every split one are pooled and
-    split together, under the same minimum.
+    split together, under the same minimum; a pool still too small for three splits goes to train and
+    test (a lone speaker to train) rather than failing.
     """
     needed = sum(1 for k in SPLITS if ratios.get(k, 0) > 0)
     n_speakers = manifest.groupby("corpus")["speaker"].nunique()
@@ -103,7 +104,12 @@ def per_corpus_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int
     for corpus, part in manifest[~small].groupby("corpus", sort=True):
         split[part.index] = speaker_split(part, ratios, seed, min_eval_speakers)
     if small.any():
-        split[small] = speaker_split(manifest[small], ratios, seed, min_eval_speakers)
+        pool = manifest[small]
+        n_pool = pool["speaker"].nunique()
+        if n_pool < needed:
+            # Too few even pooled (e.g. EmoDB's two speakers beside RAVDESS): fill train, then test, never val.
+            ratios = {"train": ratios["train"], "test": ratios.get("test", 0.0) if n_pool > 1 else 0.0}
+        split[small] = speaker_split(pool, ratios, seed, min_eval_speakers)
     return split
 
 

@@ -145,8 +145,6 @@ def test_seven_corpora_shape_gives_several_held_out_speakers_per_corpus():
 def test_per_corpus_split_minimum_holds_where_train_keeps_half(sizes, seed):
     speakers = [(f"c{c}", "male" if i % 3 else "female", 2) for c, n in enumerate(sizes) for i in range(n)]
     df = make_manifest(speakers)
-    if 0 < sum(n for n in sizes if n < 3) < 3:
-        return  # the pooled small corpora alone cannot fill three splits: a clear error (test above)
     split = per_corpus_split(df, RATIOS, seed)
     assert (df.assign(split=split).groupby("speaker")["split"].nunique() == 1).all()
     for corpus, counts in _speakers_per_split(df, split).items():
@@ -154,3 +152,14 @@ def test_per_corpus_split_minimum_holds_where_train_keeps_half(sizes, seed):
         if n >= 8:  # 0.7/0.15/0.15 of eight or more: two val and two test speakers, train at least half
             assert counts["val"] >= 2 and counts["test"] >= 2, (corpus, counts)
             assert 2 * counts["train"] >= n
+
+
+def test_a_pool_too_small_for_three_splits_goes_to_train_and_test():
+    # RAVDESS's eight actors beside EmoDB's two speakers: EmoDB alone is the pool
+    df = make_manifest([("ravdess", "male" if i % 2 else "female", 4) for i in range(8)]
+                       + [("emodb", "male", 5), ("emodb", "female", 5)])
+    per = _speakers_per_split(df, per_corpus_split(df, RATIOS, 0))
+    assert per["ravdess"] == {"train": 4, "val": 2, "test": 2}
+    assert per["emodb"] == {"train": 1, "val": 0, "test": 1}
+    lone = make_manifest([("ravdess", "male", 2)] * 8 + [("tess", "female", 3)])
+    assert _speakers_per_split(lone, per_corpus_split(lone, RATIOS, 0))["tess"] == {"train": 1, "val": 0, "test": 0}
