@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ser.corpora import detect  # noqa: E402
-from ser.cv import cross_validate, write_cv  # noqa: E402
+from ser.cv import cross_validate, plot_cv, write_cv  # noqa: E402
 from ser.featurize import FeatureSettings, plan_chunks, run_chunk  # noqa: E402
 from ser.ingest import ingest_corpus  # noqa: E402
 from ser.io import write_text  # noqa: E402
@@ -141,6 +141,7 @@ def main() -> None:
                                   on_fold=lambda i, n, u: print(f"fold {i}/{n}: UAR {u:.3f}", flush=True))
     seconds = time.perf_counter() - start
     write_cv(report, args.work / "cv" / f"{args.model}.json", pred)
+    plot_cv(report, args.out.with_name(f"{args.out.stem}_uar.png"))
     extra = ""
     if args.cross_corpus:
         from ser.cross_corpus import (cross_corpus_matrix, leave_one_corpus_out, loco_markdown, matrix_markdown,

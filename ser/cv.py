@@ -229,3 +229,31 @@ def write_cv(report: dict[str, Any], path: Path | str, predictions: pd.DataFrame
     if predictions is not None:
         write_parquet(predictions, path.with_name(f"{path.stem}.predictions.parquet"))
     return path
+
+
+def plot_cv(report: dict[str, Any], path: Path | str, title: str | None = None) -> Path:
+    """Per-corpus UAR with its 95% speaker interval (one row each, speaker count in the label), the mean of
+    per-corpus UARs and each gender below, chance as a dashed line."""
+    from ser.plots import CHANCE, _figure, _save
+
+    rows = [(f"{c} ({v['speakers']} spk)", v) for c, v in report["uar_by_corpus"].items()]
+    rows.append((f"mean of corpora ({report['n_speakers']} spk)", report["uar_corpus_mean"]))
+    rows += [(f"{g} ({v['speakers']} spk)", v) for g, v in report["by_gender"].items()]
+    fig = _figure(7.0, 1.2 + 0.38 * len(rows))
+    ax = fig.add_subplot()
+    for i, (label, entry) in enumerate(rows):
+        if entry["uar"] is None:
+            continue
+        low, high = (entry["ci"][0] if entry["ci"][0] is not None else entry["uar"],
+                     entry["ci"][1] if entry["ci"][1] is not None else entry["uar"])
+        colour = "black" if label.startswith("mean") else "tab:blue"
+        ax.errorbar(entry["uar"], i, xerr=[[entry["uar"] - low], [high - entry["uar"]]], fmt="o", color=colour,
+                    capsize=3)
+    ax.axvline(CHANCE, color="grey", linestyle="--", linewidth=1, label=f"chance (1/7 = {CHANCE:.3f})")
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("UAR (95% CI, speakers resampled)")
+    ax.set_title(title or f"{report['model']}: {report['protocol']}")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ser.train
-from ser.cv import cross_validate, selection_score, speaker_folds, write_cv
+from ser.cv import cross_validate, plot_cv, selection_score, speaker_folds, write_cv
 from ser.stats import uar
 
 speaker_lists = st.lists(
@@ -92,6 +92,8 @@ def test_cross_validate_demo(tiny_features, plain_params, spy_training, tmp_path
     assert json.loads(path.read_text())["uar_corpus_mean"] == report["uar_corpus_mean"]
     json.dumps(report, allow_nan=False)
     assert len(pd.read_parquet(tmp_path / "cv" / "logistic.predictions.parquet")) == len(pred)
+    figure = plot_cv(report, tmp_path / "plots" / "cv.png")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_selection_score_never_sees_test_speakers(tiny_features, plain_params, spy_training):
