@@ -215,9 +215,17 @@ def selection_score(spec: dict[str, Any], params: dict[str, Any], features_dir: 
         folds = speaker_folds(sub_meta[~sub_meta["augmented"]], k, seed)
         pred = fold_predictions(spec, params, sub, sub_meta, folds)
         method = f"inner speaker-grouped {int(folds.max()) + 1}-fold CV on train speakers"
+    return leaderboard_columns(pred, method, n_boot=n_boot, seed=seed)
+
+
+def leaderboard_columns(pred: pd.DataFrame, method: str, *, prefix: str = "val", n_boot: int = N_BOOT,
+                        seed: int = 0) -> dict[str, Any]:
+    """{<prefix>_uar, _uar_ci_low, _uar_ci_high, _method, _speakers}: the mean of per-corpus UARs of these
+    predictions (corpus, speaker, actual, predicted per clip) with its speaker-bootstrap interval."""
     score = corpus_scores(pred, n_boot=n_boot, seed=seed)["uar_corpus_mean"]
-    return {"val_uar": score["uar"], "val_uar_ci_low": score["ci"][0], "val_uar_ci_high": score["ci"][1],
-            "val_method": method, "val_speakers": int(pred["speaker"].nunique())}
+    return {f"{prefix}_uar": score["uar"], f"{prefix}_uar_ci_low": score["ci"][0],
+            f"{prefix}_uar_ci_high": score["ci"][1], f"{prefix}_method": method,
+            f"{prefix}_speakers": int(pred["speaker"].nunique())}
 
 
 def write_cv(report: dict[str, Any], path: Path | str, predictions: pd.DataFrame | None = None) -> Path:
