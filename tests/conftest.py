@@ -52,7 +52,7 @@ def tiny_features(tmp_path_factory):
     import yaml
 
     from ser.demo import write_demo_corpus
-    from ser.featurize import FeatureSettings, plan_chunks, run_chunk
+    from ser.feature_table import FeatureSettings, plan_chunks, run_chunk
     from ser.ingest import ingest_corpus
     from ser.split import build_manifest
 

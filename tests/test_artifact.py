@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ser.artifact import ArtifactError, load_artifact, read_meta
-from ser.featurize import FeatureSettings
+from ser.feature_table import FeatureSettings
 from ser.predict import predict_files
 from ser.train import holdout, load_table, train_holdout
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ser.demo import write_demo_corpus
-from ser.featurize import FeatureSettings, manifest_features, plan_chunks, read_features, run_chunk
+from ser.feature_table import FeatureSettings, manifest_features, plan_chunks, read_features, run_chunk
 from ser.features import pooled_feature_names
 from ser.ingest import ingest_corpus
 from ser.split import build_manifest

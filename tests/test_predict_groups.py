@@ -11,7 +11,7 @@ import pytest
 
 from ser import EMOTIONS
 from ser.audio import load_audio
-from ser.normalize import RunningStats, Standardizer
+from ser.speaker_norm import RunningStats, Standardizer
 from ser.predict import audio_options, model_proba, predict_files, raw_features
 
 MIN_GROUP = 3

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ser.featurize import FeatureSettings
+from ser.feature_table import FeatureSettings
 from ser.train import balanced_weights, holdout, load_table, train_holdout, train_loso
 
 
