@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from ser.corpora import detect  # noqa: E402
 from ser.cv import cross_validate, plot_cv, write_cv  # noqa: E402
-from ser.featurize import FeatureSettings, plan_chunks, run_chunk  # noqa: E402
+from ser.feature_table import FeatureSettings, plan_chunks, run_chunk  # noqa: E402
 from ser.ingest import ingest_corpus  # noqa: E402
 from ser.io import write_text  # noqa: E402
 from ser.split import build_manifest  # noqa: E402

@@ -49,9 +49,11 @@ def _load(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str
 
 
 def _fit(spec: dict[str, Any], params: dict[str, Any], train: Any):
-    from ser.train import fit_and_score, normalizer
+    from ser.params import Settings
+    from ser.train import _spec, fit_and_score, normalizer
 
-    model, scaler, _, _, _ = fit_and_score(spec, _keras(params), _seed(params), train, None, {}, norm=normalizer(params))
+    model, scaler, _, _, _ = fit_and_score(_spec(spec), _keras(params), _seed(params), train, None, {},
+                                           norm=normalizer(Settings.coerce(params)))
     return model, scaler
 
 

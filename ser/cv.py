@@ -38,15 +38,17 @@ DEFAULT_K = 5
 
 
 def _seed(params: Any) -> int:
-    """params' seed, from a params.yaml dict or typed settings."""
-    return int(params.get("seed", 42) if isinstance(params, dict) else params.seed)
+    """params' seed (typed settings or a params.yaml dict)."""
+    from ser.params import Settings
+
+    return Settings.coerce(params).seed
 
 
 def _keras(params: Any) -> dict[str, Any]:
-    """params' `train.keras` section as a dict, from a params.yaml dict or typed settings."""
-    if isinstance(params, dict):
-        return dict(params.get("train", {}).get("keras", {}))
-    return params.train.keras.model_dump()
+    """params' `train.keras` section as the dict fit_and_score takes."""
+    from ser.params import Settings
+
+    return Settings.coerce(params).train.keras.model_dump()
 
 
 def speaker_folds(speakers: pd.DataFrame, k: int | None = DEFAULT_K, seed: int = 42) -> pd.Series:
@@ -86,13 +88,20 @@ def _with_gender(table: Any, manifest: pd.DataFrame) -> pd.DataFrame:
     return table.meta.assign(gender=table.meta["speaker"].map(by_speaker).fillna("unknown").astype(str))
 
 
+def table_kind(spec: Any) -> str:
+    """A model entry's kind, from a typed ModelEntry or a dict."""
+    from ser.train import _spec
+
+    return str(_spec(spec)["kind"])
+
+
 def _load(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame):
     """(table, meta with gender, input kind) of exactly the manifest's utterances."""
-    from ser.featurize import FeatureSettings
+    from ser.feature_table import FeatureSettings
     from ser.models import model_input
-    from ser.train import load_table
+    from ser.train import _spec, load_table
 
-    kind = model_input(spec["kind"])
+    kind = model_input(_spec(spec)["kind"])
     table = load_table(features_dir, kind, FeatureSettings.from_params(params).features, manifest)
     return table, _with_gender(table, manifest), kind
 
@@ -106,12 +115,13 @@ def fold_predictions(spec: dict[str, Any], params: dict[str, Any], table: Any, m
     original test clip: utt_id, corpus, speaker, gender, fold, actual, predicted.
     """
     from ser.models import model_framework
+    from ser.train import _spec
 
     fold = meta["speaker"].map(folds).to_numpy()
     if pd.isna(fold).any():
         raise ValueError("some rows' speakers have no fold")
     aug = meta["augmented"].to_numpy()
-    keras = model_framework(spec["kind"]) == "keras"
+    keras = model_framework(_spec(spec)["kind"]) == "keras"
     n_folds = int(folds.max()) + 1
     out = []
     for f in range(n_folds):
@@ -131,10 +141,11 @@ def fold_predictions(spec: dict[str, Any], params: dict[str, Any], table: Any, m
 def _predict(spec: dict[str, Any], params: dict[str, Any], train: Any, val: Any, test: Any, test_meta: pd.DataFrame
              ) -> tuple[pd.DataFrame, float]:
     """Fit on `train` (val for early stopping only) with ser.train.fit_and_score; test clips' predictions and UAR."""
-    from ser.train import fit_and_score, normalizer
+    from ser.params import Settings
+    from ser.train import _spec, fit_and_score, normalizer
 
-    _, _, scores, _, _ = fit_and_score(spec, _keras(params), _seed(params), train, val, {"test": test},
-                                       norm=normalizer(params))
+    _, _, scores, _, _ = fit_and_score(_spec(spec), _keras(params), _seed(params), train, val, {"test": test},
+                                       norm=normalizer(Settings.coerce(params)))
     predicted = scores["test"].pop("predictions")
     part = test_meta[["utt_id", "corpus", "speaker", "gender"]].reset_index(drop=True)
     return part.assign(actual=predicted["actual"].to_numpy(), predicted=predicted["predicted"].to_numpy()), \
@@ -183,7 +194,7 @@ def cross_validate(name: str, spec: dict[str, Any], params: dict[str, Any], feat
     originals = meta[~meta["augmented"]]
     folds = speaker_folds(originals, k, seed)
     pred = fold_predictions(spec, params, table, meta, folds, on_fold)
-    report = {"model": name, "kind": spec["kind"], "input": kind,
+    report = {"model": name, "kind": table_kind(spec), "input": kind,
               "protocol": "leave-one-speaker-out" if k is None else f"speaker-grouped {int(folds.max()) + 1}-fold",
               "k": int(folds.max()) + 1, "seed": seed, "labels": [e for e in EMOTIONS if e in set(pred["actual"])],
               **summarize(pred, n_boot=n_boot, seed=seed)}

@@ -20,7 +20,7 @@ MISSING = {"acted": {"surprise", "disgust"}, "read": {"fear"}}
 @pytest.fixture(scope="module")
 def two_corpora(tmp_path_factory):
     from ser.demo import write_demo_corpus
-    from ser.featurize import FeatureSettings, plan_chunks, run_chunk
+    from ser.feature_table import FeatureSettings, plan_chunks, run_chunk
     from ser.ingest import ingest_corpus
     from ser.split import loso_folds
 

@@ -121,7 +121,7 @@ def test_cross_validate_real_subset(shared_corpora, tmp_path):
     """Four RAVDESS actors and both EmoDB speakers, through ingest, features and 3-fold CV."""
     import yaml
 
-    from ser.featurize import FeatureSettings, plan_chunks, run_chunk
+    from ser.feature_table import FeatureSettings, plan_chunks, run_chunk
     from ser.ingest import ingest_corpus
     from ser.split import loso_folds
 
