@@ -41,14 +41,14 @@ def restricted_predictions(proba: np.ndarray, labels: Sequence[str]) -> np.ndarr
     return np.array(EMOTIONS)[allowed[np.asarray(proba)[:, allowed].argmax(axis=1)]]
 
 
-def _load(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame):
+def _load(spec: Any, params: Any, features_dir: Path | str, manifest: pd.DataFrame):
     from ser.cv import _load as load
 
     table, meta, _ = load(spec, params, features_dir, manifest)
     return table, meta
 
 
-def _fit(spec: dict[str, Any], params: dict[str, Any], train: Any):
+def _fit(spec: Any, params: Any, train: Any):
     from ser.params import Settings
     from ser.train import _spec, fit_and_score, normalizer
 
@@ -69,7 +69,7 @@ def _score(model: Any, scaler: Any, test: Any, test_meta: pd.DataFrame, labels: 
         actual=actual[keep], predicted=restricted_predictions(proba, labels))
 
 
-def cross_corpus_matrix(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame, *,
+def cross_corpus_matrix(spec: Any, params: Any, features_dir: Path | str, manifest: pd.DataFrame, *,
                         corpora: Sequence[str] | None = None, n_boot: int = N_BOOT) -> pd.DataFrame:
     """Train on each corpus, test on every other on their shared emotions: one row per (train, test) pair.
 
@@ -102,7 +102,7 @@ def cross_corpus_matrix(spec: dict[str, Any], params: dict[str, Any], features_d
                                        "n_emotions"])
 
 
-def leave_one_corpus_out(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame, *,
+def leave_one_corpus_out(spec: Any, params: Any, features_dir: Path | str, manifest: pd.DataFrame, *,
                          corpora: Sequence[str] | None = None, n_boot: int = N_BOOT) -> pd.DataFrame:
     """Train on every corpus but one, test on that one (on the emotions the training corpora cover).
 

@@ -5,7 +5,8 @@ gets a near-equal share of each corpus and each gender (counts differ by at most
 stratum, per corpus and overall). Scores come from `ser.stats`: per-corpus UAR, their mean and the
 gender gap, each with a 95% interval from resampling speakers. Training and scoring reuse
 `ser.train.fit_and_score`; leave-one-speaker-out stays available as `k=None`
-(and as `ser.train.train_loso`).
+(and as `ser.train.train_loso`). `params` is the typed settings (ser.params) or a params.yaml dict, `spec`
+a `models:` entry (typed or dict).
 
 The report (`metrics/cv/<model>.json`, written by `write_cv`):
 
@@ -95,7 +96,7 @@ def table_kind(spec: Any) -> str:
     return str(_spec(spec)["kind"])
 
 
-def _load(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame):
+def _load(spec: Any, params: Any, features_dir: Path | str, manifest: pd.DataFrame):
     """(table, meta with gender, input kind) of exactly the manifest's utterances."""
     from ser.feature_table import FeatureSettings
     from ser.models import model_input
@@ -106,7 +107,7 @@ def _load(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str
     return table, _with_gender(table, manifest), kind
 
 
-def fold_predictions(spec: dict[str, Any], params: dict[str, Any], table: Any, meta: pd.DataFrame,
+def fold_predictions(spec: Any, params: Any, table: Any, meta: pd.DataFrame,
                      folds: pd.Series, on_fold: Callable[..., Any] | None = None) -> pd.DataFrame:
     """Train one model per fold on the other folds' speakers (with their augmented copies), predict the fold.
 
@@ -138,7 +139,7 @@ def fold_predictions(spec: dict[str, Any], params: dict[str, Any], table: Any, m
     return pd.concat(out, ignore_index=True)
 
 
-def _predict(spec: dict[str, Any], params: dict[str, Any], train: Any, val: Any, test: Any, test_meta: pd.DataFrame
+def _predict(spec: Any, params: Any, train: Any, val: Any, test: Any, test_meta: pd.DataFrame
              ) -> tuple[pd.DataFrame, float]:
     """Fit on `train` (val for early stopping only) with ser.train.fit_and_score; test clips' predictions and UAR."""
     from ser.params import Settings
@@ -171,7 +172,7 @@ def summarize(pred: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> dic
     return result
 
 
-def cross_validate(name: str, spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str,
+def cross_validate(name: str, spec: Any, params: Any, features_dir: Path | str,
                    manifest: pd.DataFrame, *,
                    k: int | None = DEFAULT_K, n_boot: int = N_BOOT, corpora: list[str] | None = None,
                    speakers: list[str] | None = None, on_fold: Callable[..., Any] | None = None
@@ -201,7 +202,7 @@ def cross_validate(name: str, spec: dict[str, Any], params: dict[str, Any], feat
     return report, pred
 
 
-def selection_score(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str, manifest: pd.DataFrame, *,
+def selection_score(spec: Any, params: Any, features_dir: Path | str, manifest: pd.DataFrame, *,
                     k: int = DEFAULT_K, min_val_speakers: int = 8, n_boot: int = N_BOOT) -> dict[str, Any]:
     """A model-choice score that several validation speakers back, never test speakers.
 
