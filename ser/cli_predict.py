@@ -299,7 +299,7 @@ def serve(
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]binding {host}: the API has no authentication; anyone who can reach it can use it")
-    console.print(f"serving {model} on http://{host}:{port} (docs: /docs, spec: /openapi.json)")
+    console.print(f"serving {model} on http://{host}:{port} (the page: /, docs: /docs, spec: /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

@@ -14,7 +14,8 @@ import yaml
 
 from ser.console import StageError
 from ser.params import load_params
-from ser.stages import cross_corpus, cv, demo_corpus, features, ingest, loso, manifest, select_best, train, validate
+from ser.stages import (cross_corpus, cv, demo_corpus, features, ingest, loso, manifest, report, select_best, train,
+                        validate)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +87,10 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
     assert top["model"] == max(vals, key=vals.get)
     assert json.loads(Path("models/best/artifact.json").read_text())["name"] == top["model"]
     assert not [x for x in Path("models").iterdir() if x.name.startswith(".")]  # no temp folder left
+
+    page = report.main(p).read_text(encoding="utf-8")
+    assert f"<b>{top['model']}</b>" in page and "140 clips from 10 speakers in 1 corpora" in page
+    assert page.count('src="data:image/png;base64,') >= 2 * len(p.models) and "http" not in page
 
 
 def test_a_stage_refuses_an_unknown_model(project):
