@@ -14,7 +14,8 @@ import yaml
 
 from ser.console import StageError
 from ser.params import load_params
-from ser.stages import demo_corpus, features, ingest, loso, manifest, report, select_best, train, validate
+from ser.stages import (cross_corpus, cv, demo_corpus, features, ingest, loso, manifest, report, select_best, train,
+                        validate)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,6 +72,20 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
     folds = loso.main(p, "logistic")
     assert folds["folds"] == 10 and Path("metrics/loso/logistic.json").is_file()
     assert Path("plots/loso/logistic.png").is_file()  # UAR per held-out speaker
+
+    summary = cv.main(p, "logistic")
+    assert (summary["k"], summary["n_speakers"], summary["n"]) == (5, 10, 140)
+    assert "per_speaker" not in summary and json.loads(Path("metrics/cv/logistic.json").read_text()) == summary
+    detail = json.loads(Path("reports/cv/logistic.json").read_text())
+    assert len(detail["per_speaker"]) == 10 and sorted(len(f["speakers"]) for f in detail["per_fold"]) == [2] * 5
+    low, high = summary["uar_corpus_mean"]["ci"]
+    assert low <= summary["uar_corpus_mean"]["uar"] <= high and Path("plots/cv/logistic.png").is_file()
+    assert len(pd.read_parquet("reports/cv/logistic.predictions.parquet")) == 140
+
+    crossed = cross_corpus.main(p)  # one demo corpus: a note, not a failure
+    assert crossed == {"model": "logistic", "uar": {}, "loco_uar": {}}
+    assert "One corpus configured" in Path("reports/cross_corpus.md").read_text()
+    assert Path("plots/cross_corpus.png").is_file()
 
     top = select_best.main(p)
     vals = {m: json.loads(Path(f"metrics/models/{m}.json").read_text())["val"]["uar"] for m in p.models}
