@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from ser.console import DEFAULT_PARAMS, ParamsOpt, StageError, run, stdout
 from ser.params import Params
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def val_predictions(path: Path, utterances: pd.DataFrame) -> pd.DataFrame:
     """One model's validation predictions (utt_id, actual, predicted) with each clip's corpus, speaker, gender."""
+    import pandas as pd
+
     if not path.is_file():
         raise StageError(f"{path} is missing: retrain the model (dvc repro train@{path.parent.name})")
     pred = pd.read_csv(path, dtype=str)
@@ -44,6 +48,8 @@ def leaderboard_rows(params: Params, metrics_dir: Path = Path("metrics/models"),
                      manifest: Path = Path("data/interim/manifest.parquet")) -> tuple[list[dict], dict]:
     """One row per configured model: its validation score (from its val predictions and the manifest) and
     test metrics; and its test UAR per corpus."""
+    import pandas as pd
+
     if not manifest.is_file():
         raise StageError(f"{manifest} is missing: run `dvc repro manifest` first")
     utterances = pd.read_parquet(manifest, columns=["utt_id", "corpus", "speaker", "gender"])
@@ -67,6 +73,8 @@ def main(params: Params, models_dir: Path = Path("models/zoo"), best_dir: Path =
     """Swap the best artefact into `best_dir` atomically; write the leaderboard, its plots and metrics/best.json."""
     import shutil
     import tempfile
+
+    import pandas as pd
 
     from ser.artifact import ArtifactError, load_artifact
     from ser.evaluate import leaderboard, leaderboard_markdown, top_two_overlap
