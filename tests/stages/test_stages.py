@@ -101,6 +101,11 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
     page = report.main(p).read_text(encoding="utf-8")
     assert f"<b>{top['model']}</b>" in page and "140 clips from 10 speakers in 1 corpora" in page
     assert page.count('src="data:image/png;base64,') >= 2 * len(p.models) and "http" not in page
+    cv_low, cv_high = summary["uar_corpus_mean"]["ci"]
+    assert (f'<tr><td>mean of per-corpus UARs</td><td class="n">{summary["uar_corpus_mean"]["uar"]:.4f}</td>'
+            f'<td>[{cv_low:.4f}, {cv_high:.4f}]</td><td class="n">10</td><td class="n">140</td></tr>') in page
+    assert (f"{top['model']}: mean of per-corpus validation UARs {top['val_uar']:.4f}, 95% CI "
+            f"[{top['val_uar_ci_low']:.4f}, {top['val_uar_ci_high']:.4f}] over 2 validation speakers") in page
 
 
 def _rewrite_val(model: str, right: bool) -> None:
