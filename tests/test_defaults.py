@@ -61,10 +61,13 @@ def test_validate_and_demo_defaults_are_their_params():
 def test_seed_and_schedule_defaults_are_the_params_defaults():
     from flows import pipeline
     from ser.feature_table import FeatureSettings
-    from ser.params import ScheduleParams, Settings
+    from ser.params import ScheduleParams, Settings, SplitParams
     from ser.split import build_manifest
 
     seed = Settings().seed
-    assert inspect.signature(build_manifest).parameters["seed"].default == seed == 42
+    sig, split = inspect.signature(build_manifest).parameters, SplitParams()
+    assert sig["seed"].default == seed == 42
+    assert sig["dedupe"].default == split.drop_duplicates
+    assert sig["min_eval_speakers"].default == split.min_eval_speakers == 2
     assert FeatureSettings(features=FeatureConfig()).seed == seed
     assert pipeline.DEFAULT_CRON == ScheduleParams().cron == "0 3 * * *"
