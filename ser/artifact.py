@@ -53,6 +53,10 @@ class Artifact:
     def input(self) -> str:
         return self.model.input
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the shared ser.predictor.Predictor (a lock, caches) stays with this process
+        return {k: v for k, v in self.__dict__.items() if k != "_predictor"}
+
     def save(self, folder: Path | str) -> Path:
         """Write the artefact atomically: build in a temp folder beside `folder`, then swap it in."""
         folder = Path(folder)

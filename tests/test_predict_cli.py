@@ -60,11 +60,11 @@ def test_predict_folder_and_bad_file_gives_error_row(svc_model, corpus, tmp_path
     assert [Path(r["path"]).name for r in rows] == ["spk01_angry_01.wav", "spk01_angry_02.wav", "bad.wav"]
     good, broken = rows[:2], rows[2]
     for r in good:
-        assert r["error"] == "" and r["emotion"] in EMOTIONS
+        assert r["error"] == "" and r["status"] == "ok" and r["emotion"] in EMOTIONS
         probs = [r[c] for c in PROB_COLUMNS]
         assert math.isclose(sum(probs), 1.0, abs_tol=1e-6)
         assert r["confidence"] == max(probs) and r["emotion"] == EMOTIONS[int(np.argmax(probs))]
-    assert broken["error"].startswith(str(bad)) and "unreadable" in broken["error"]
+    assert broken["error"].startswith(str(bad)) and "unreadable" in broken["error"] and broken["status"] == "error"
     assert broken["emotion"] is None and all(broken[c] is None for c in PROB_COLUMNS)
     assert "error" in flat(result.output) and "1 file(s) could not be read" in flat(result.output)
 
@@ -79,7 +79,8 @@ def test_out_formats_hold_the_same_predictions(svc_model, corpus, tmp_path):
         frames[suffix] = {"csv": pd.read_csv, "parquet": pd.read_parquet,
                           "json": lambda p: pd.read_json(p, orient="records")}[suffix](out)
     for df in frames.values():
-        assert list(df.columns) == ["path", "emotion", "confidence", *PROB_COLUMNS, "group", "normalised_by", "error"]
+        assert list(df.columns) == ["path", "emotion", "confidence", *PROB_COLUMNS, "group", "normalised_by", "status",
+                                  "error"]
         assert len(df) == 5
         np.testing.assert_allclose(df[PROB_COLUMNS].to_numpy(float),
                                    frames["parquet"][PROB_COLUMNS].to_numpy(float), atol=1e-9)
