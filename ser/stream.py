@@ -90,16 +90,16 @@ class StreamEvent:
     end_s: float
     proba: np.ndarray            # (7,) this window; zeros when silent
     smoothed: np.ndarray         # (7,) the exponentially smoothed history after this window
-    silent: bool = False
+    silent: bool = False         # no voice heard, so no emotion: under silence_dbfs, or refused by the speech gate
     rms_dbfs: float = 0.0
     compute_s: float = 0.0       # time spent on this window (features + model)
     adapted: bool = False        # normalised by the stream's own running statistics (after the warm-up)
-    speech: bool = True          # the speech gate found voice in the window (False: a tone, noise, hum)
+    speech: bool = True          # False: the speech gate refused the window (a tone, noise, hum; not run when quiet)
 
     @property
     def state(self) -> str:
         """`speech` (an emotion was predicted), `silent` (under silence_dbfs) or `no_speech` (no voice detected)."""
-        return "silent" if self.silent else "speech" if self.speech else "no_speech"
+        return "speech" if not self.silent else "no_speech" if not self.speech else "silent"
 
     @property
     def emotion(self) -> str | None:
@@ -195,10 +195,11 @@ class StreamPredictor:
 
         t0 = time.perf_counter()
         level = _rms_dbfs(audio)
-        silent = self.silence_dbfs is not None and level < self.silence_dbfs
-        speech = not silent and detect_speech(audio, self.sample_rate, self.predictor.gate).speech
+        quiet = self.silence_dbfs is not None and level < self.silence_dbfs
+        speech = quiet or detect_speech(audio, self.sample_rate, self.predictor.gate).speech
+        silent = quiet or not speech
         adapted = False
-        if not speech:
+        if silent:
             proba = np.zeros(len(EMOTIONS))
         else:
             raw = self.predictor.raw(normalise_window(self.artifact, audio))[None]
@@ -217,7 +218,7 @@ class StreamPredictor:
         self.events.append(event)
         self.stats.windows += 1
         self.stats.silent += int(silent)
-        self.stats.no_speech += int(not silent and not speech)
+        self.stats.no_speech += int(not speech)
         self.stats.latencies_s.append(event.compute_s)
         return event
 
