@@ -19,6 +19,8 @@ Status codes (the `detail` field says why; batch items carry the same code in `s
 
 ====  ==================================================================================
 200   prediction made (batch: always, with per-file `error`/`status` for bad files)
+408   the body did not arrive within `request_timeout_s` (a slow client; the server also closes
+      any connection whose request is not complete by then)
 413   request body over the limit, a file over `max_upload_bytes`, audio longer than
       `max_duration_s` (checked from the header before decoding), or more than `max_files` files
 415   request not multipart/form-data; a file whose bytes are not WAV (RIFF/RF64/W64 WAVE), FLAC
@@ -52,6 +54,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -85,10 +88,13 @@ class Limits:
     min_duration_s: float = 0.1                # shorter audio is refused (422), as ingest quarantines it
     max_groups: int = 1000                     # speaker groups remembered; the least recently used goes first
     max_group_len: int = 128                   # characters in a group id
+    request_timeout_s: float = 30.0            # a request's headers and body must arrive within this (else closed)
+    keep_alive_s: int = 5                      # an idle keep-alive connection is closed after this
+    max_connections: int = 64                  # open connections and requests at once; more get 503
 
     def __post_init__(self) -> None:
         if min(self.max_upload_bytes, self.max_duration_s, self.max_files, self.max_batch_bytes, self.max_groups,
-               self.max_group_len) <= 0:
+               self.max_group_len, self.request_timeout_s, self.keep_alive_s, self.max_connections) <= 0:
             raise ValueError(f"limits must be positive: {self}")
         if not 0 <= self.min_duration_s < self.max_duration_s:
             raise ValueError(f"min_duration_s must be in [0, max_duration_s): {self}")
@@ -144,7 +150,8 @@ def _multipart_body(fields: dict[str, dict[str, Any]], required: list[str]) -> d
 
 _ERRORS = {code: {"description": text, "content": {"application/json": {"schema": {
     "type": "object", "properties": {"detail": {"type": "string"}}}}}}
-    for code, text in ((413, "too large: body, file, duration or number of files over the limit"),
+    for code, text in ((408, "the request body did not arrive within request_timeout_s"),
+                       (413, "too large: body, file, duration or number of files over the limit"),
                        (415, "not multipart, or a file that is not WAV/FLAC/OGG audio"),
                        (422, "malformed multipart, missing file field, or corrupt audio"))}
 
@@ -187,8 +194,10 @@ async def _capped(request: Request, cap: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def read_form(request: Request, cap: int, max_files: int, too_many: tuple[int, str] | None = None) -> FormData:
-    """Parse the multipart body, reading at most `cap` bytes; ApiError 413/415/422 for known failures."""
+async def read_form(request: Request, cap: int, max_files: int, too_many: tuple[int, str] | None = None,
+                    timeout_s: float | None = None) -> FormData:
+    """Parse the multipart body, reading at most `cap` bytes within `timeout_s`; ApiError 408/413/415/422 for known
+    failures."""
     from starlette.formparsers import MultiPartException, MultiPartParser
 
     content_type = request.headers.get("content-type", "")
@@ -204,7 +213,12 @@ async def read_form(request: Request, cap: int, max_files: int, too_many: tuple[
     parser = MultiPartParser(request.headers, _capped(request, cap), max_files=max_files + 1, max_fields=16,
                              max_part_size=64 * 1024)
     try:
-        return await parser.parse()
+        if timeout_s is None:
+            return await parser.parse()
+        with anyio.fail_after(timeout_s):
+            return await parser.parse()
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout_s:g} s") from None
     except _TooLarge:
         raise ApiError(413, f"request body is over the limit of {cap} bytes") from None
     except MultiPartException as exc:
@@ -416,7 +430,8 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
                                             ["file"]))
     async def predict(request: Request) -> Prediction:
         """Predict the emotion of one WAV/FLAC/OGG upload (form field `file`)."""
-        form = await read_form(request, limits.max_upload_bytes + MULTIPART_OVERHEAD, 1, too_many=(422, ONE_FILE))
+        form = await read_form(request, limits.max_upload_bytes + MULTIPART_OVERHEAD, 1, too_many=(422, ONE_FILE),
+                               timeout_s=limits.request_timeout_s)
         try:
             files = form.getlist("file")
             if not files:
@@ -438,7 +453,7 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
                                              "group": {"type": "string", "description": GROUP_DOC}}, ["files"]))
     async def predict_batch(request: Request) -> BatchResponse:
         """Predict each of several uploads (form field `files`, repeated); per-file results and errors."""
-        form = await read_form(request, limits.max_batch_bytes, limits.max_files)
+        form = await read_form(request, limits.max_batch_bytes, limits.max_files, timeout_s=limits.request_timeout_s)
         try:
             uploads = form.getlist("files")
             if not uploads:
@@ -473,10 +488,66 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
     return app
 
 
+def deadline_protocol(request_timeout_s: float) -> type:
+    """uvicorn's h11 protocol with a per-request deadline: a connection whose request (headers and body) has not
+    been answered `request_timeout_s` after it opened, or after the previous response, is closed. uvicorn alone
+    never cuts off a client that trickles bytes (its keep-alive timer stops at the first byte), so a handful of
+    1-byte/s clients could hold every connection slot."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineH11Protocol(H11Protocol):
+        def connection_made(self, transport):  # type: ignore[no-untyped-def]
+            super().connection_made(transport)
+            self._deadline = None
+            self._arm()
+
+        def _arm(self) -> None:
+            if getattr(self, "_deadline", None) is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(request_timeout_s, self._expire)
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
+                self._arm()  # the answer is on its way: give it another period
+                return
+            log.info("closing a connection from %s: no complete request within %g s", self.client, request_timeout_s)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.disconnected = True
+                self.cycle.message_event.set()
+            self.transport.close()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc):  # type: ignore[no-untyped-def]
+            if getattr(self, "_deadline", None) is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            super().connection_lost(exc)
+
+    return DeadlineH11Protocol
+
+
+def server_config(app: FastAPI, limits: Limits, host: str = "127.0.0.1", port: int = 8000,
+                  log_level: str = "info") -> Any:
+    """The uvicorn.Config that `serve` runs: one worker, keep-alive, connection cap and per-request deadline from
+    `limits` (tests and bench/serve.py start the same server)."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, workers=1,
+                          http=deadline_protocol(limits.request_timeout_s),
+                          timeout_keep_alive=int(limits.keep_alive_s), limit_concurrency=int(limits.max_connections))
+
+
 def serve(model_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
           log_level: str = "info") -> None:
     """Run the API with uvicorn (blocking) on `host:port` (localhost only unless told otherwise)."""
     import uvicorn
 
-    app = create_app(model_dir, limits)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1)
+    limits = limits or Limits()
+    uvicorn.Server(server_config(create_app(model_dir, limits), limits, host, port, log_level)).run()
