@@ -53,6 +53,15 @@ _BOOL_KEYS = {"leave_length_unchanged", "rollover", "colored"}
 _LOCK = threading.Lock()
 
 
+def _random_users(augmenter: Compose) -> list[Any]:
+    """The modules whose `random` the augmenter's draws go through: its own, its base class's, each transform's."""
+    import sys
+
+    classes = {type(augmenter), *(type(t) for t in getattr(augmenter, "transforms", []))}
+    names = {c.__module__ for cls in classes for c in cls.__mro__}
+    return [m for m in (sys.modules.get(n) for n in sorted(names)) if getattr(m, "random", None) is random]
+
+
 def _number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{key} must be a finite number, got {value!r}")
@@ -169,13 +178,19 @@ def augment_copy(
         raise ValueError(f"{utt_id}: input audio has non-finite samples")
     derived = derive_seed(seed, utt_id, copy)
     with _LOCK:
-        py_state, np_state = random.getstate(), np.random.get_state()
+        # audiomentations' modules get a private `random.Random` for the call: other threads of the process (a
+        # Dask worker's event loop, for one) also draw from the global `random`, which made a copy differ now and then
+        users = _random_users(augmenter)
+        np_state = np.random.get_state()
         try:
-            random.seed(derived)
+            private = random.Random(derived)  # the same draws `random.seed(derived)` would give, unshared
+            for module in users:
+                module.random = private
             np.random.seed(derived)
             out = augmenter(samples=samples.copy(), sample_rate=int(sample_rate))
         finally:
-            random.setstate(py_state)
+            for module in users:
+                module.random = random
             np.random.set_state(np_state)
     out = np.array(out, dtype=np.float32, copy=True)
     if not np.isfinite(out).all():
