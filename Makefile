@@ -13,7 +13,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test clean
+.PHONY: install run test clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +34,16 @@ endif
 	dvc repro
 	@dvc metrics show
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
+
+# Debian's headless Chromium for tests/test_web_browser.py (they skip, saying so, without it)
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	 elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	   || echo "could not install Chromium: the browser tests will be skipped"; \
+	 else echo "no Chromium (install it as root with apt): the browser tests will be skipped"; fi
 
 clean:
 	rm -rf data/interim data/features metrics plots models

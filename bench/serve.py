@@ -34,7 +34,7 @@ def demo_model(work: Path) -> tuple[Path, list[Path]]:
     import yaml
 
     from ser.demo import write_demo_corpus
-    from ser.featurize import FeatureSettings, plan_chunks, run_chunk
+    from ser.feature_table import FeatureSettings, plan_chunks, run_chunk
     from ser.ingest import ingest_corpus
     from ser.split import build_manifest
     from ser.train import train_holdout

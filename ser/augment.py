@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import sys
 import threading
 from typing import Any, Mapping
 
@@ -53,13 +54,10 @@ _BOOL_KEYS = {"leave_length_unchanged", "rollover", "colored"}
 _LOCK = threading.Lock()
 
 
-def _random_users(augmenter: Compose) -> list[Any]:
-    """The modules whose `random` the augmenter's draws go through: its own, its base class's, each transform's."""
-    import sys
-
-    classes = {type(augmenter), *(type(t) for t in getattr(augmenter, "transforms", []))}
-    names = {c.__module__ for cls in classes for c in cls.__mro__}
-    return [m for m in (sys.modules.get(n) for n in sorted(names)) if getattr(m, "random", None) is random]
+def _modules_drawing_from_global_random() -> list[Any]:
+    """audiomentations' modules that call the global `random` (its transforms' parameter draws)."""
+    return [m for name, m in list(sys.modules.items())
+            if name.startswith("audiomentations") and getattr(m, "random", None) is random]
 
 
 def _number(value: Any, key: str) -> float:
@@ -167,9 +165,9 @@ def augment_copy(
 ) -> np.ndarray:
     """Augmented copy number `copy` of one utterance, the same on every run for (seed, utt_id, copy).
 
-    Seeds the global `random` and `numpy.random` (which audiomentations draws from) for the call and
-    restores their previous states afterwards. Returns a new float32 array; length may change only
-    when time_stretch has leave_length_unchanged: false.
+    audiomentations' parameter draws come from a generator private to the call, its noise from
+    `numpy.random` seeded for the call (previous state restored afterwards). Returns a new float32
+    array; length may change only when time_stretch has leave_length_unchanged: false.
     """
     samples = np.ascontiguousarray(audio, dtype=np.float32)
     if samples.ndim != 1:
@@ -178,12 +176,11 @@ def augment_copy(
         raise ValueError(f"{utt_id}: input audio has non-finite samples")
     derived = derive_seed(seed, utt_id, copy)
     with _LOCK:
-        # audiomentations' modules get a private `random.Random` for the call: other threads of the process (a
-        # Dask worker's event loop, for one) also draw from the global `random`, which made a copy differ now and then
-        users = _random_users(augmenter)
+        # The parameter draws go to a private generator: other threads of the process (Dask's and
+        # Prefect's timers jitter with the global `random`) would otherwise shift them between runs.
+        users, private = _modules_drawing_from_global_random(), random.Random(derived)
         np_state = np.random.get_state()
         try:
-            private = random.Random(derived)  # the same draws `random.seed(derived)` would give, unshared
             for module in users:
                 module.random = private
             np.random.seed(derived)

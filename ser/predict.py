@@ -28,8 +28,8 @@ from ser import EMOTIONS
 from ser.artifact import Artifact
 from ser.audio import AudioError, load_audio, probe
 from ser.corpora.base import AUDIO_EXTENSIONS
-from ser.normalize import RunningStats
 from ser.predictor import FAST_KERAS_BATCH, Predictor, check_proba
+from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, check_rate, detect_speech
 
 PROB_COLUMNS = [f"prob_{e}" for e in EMOTIONS]

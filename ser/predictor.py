@@ -18,7 +18,7 @@ import numpy as np
 from ser import EMOTIONS
 from ser.artifact import Artifact
 from ser.audio import AudioError, decode, load_audio, probe
-from ser.normalize import RunningStats
+from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, SpeechGate, SpeechReport, check_rate, detect_speech
 
 FAST_KERAS_BATCH = 256

@@ -65,8 +65,8 @@ from starlette.datastructures import FormData, UploadFile
 from ser import EMOTIONS
 from ser.artifact import Artifact, load_artifact, read_meta
 from ser.audio import AudioError, decode, probe
-from ser.normalize import RunningStats
 from ser.predictor import Predictor
+from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, check_rate
 
 log = logging.getLogger("ser.serve")
@@ -485,6 +485,8 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
         """The model card: artifact.json (without file hashes) and card.md's Markdown."""
         return {**meta, "card": card}
 
+    from ser.web import mount_page  # the page for people: GET /, /static, /page/analyze, /report
+    mount_page(app, read_form, ApiError)
     return app
 
 

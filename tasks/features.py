@@ -1,4 +1,4 @@
-"""Prefect task over ser.featurize: one chunk of utterances per task run (hundreds of files, not one)."""
+"""Prefect task over ser.feature_table: one chunk of utterances per task run (hundreds of files, not one)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +7,13 @@ from typing import Any
 import pandas as pd
 from prefect import task
 
-from ser.featurize import Chunk, FeatureSettings, run_chunk
+from ser.feature_table import Chunk, FeatureSettings, run_chunk
 from ser.retry import is_transient, permanent, retry_transient
+
+# A config or programming error fails the same way on every try, and so does a full disk or a missing
+# path (ser.retry); only other failures (I/O hiccups, a killed worker) are worth another. A bad audio
+# file never gets here: it is quarantined inside the chunk.
+__all__ = ["extract_chunk", "retry_transient"]
 
 
 @task(name="extract-chunk", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient,

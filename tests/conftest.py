@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -16,6 +17,14 @@ def shared_corpora() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/corpora not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_manifest(shared_corpora) -> pd.DataFrame:
+    """`MANIFEST.tsv` of the shared corpora (one row per file: path, sha256, sample_rate, channels, ...),
+    with `corpus` (the top folder) and `name` (the file name) added: expected counts come from here."""
+    table = pd.read_csv(shared_corpora / "MANIFEST.tsv", sep="\t", dtype={"path": str})
+    return table.assign(corpus=table["path"].str.split("/").str[0], name=table["path"].str.split("/").str[-1])
 
 
 @pytest.fixture
@@ -40,7 +49,7 @@ def tiny_features(tmp_path_factory):
     import yaml
 
     from ser.demo import write_demo_corpus
-    from ser.featurize import FeatureSettings, plan_chunks, run_chunk
+    from ser.feature_table import FeatureSettings, plan_chunks, run_chunk
     from ser.ingest import ingest_corpus
     from ser.split import build_manifest
 
@@ -76,7 +85,7 @@ def svc_model(tiny_features, plain_params, tmp_path_factory):
     """An SVC trained once on the tiny demo features: (artifact, its saved folder)."""
     from ser.train import train_holdout
 
-    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, plain_params, tiny_features[0])
+    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, plain_params, tiny_features[0], tiny_features[2])
     return artifact, artifact.save(tmp_path_factory.mktemp("models") / "svc")
 
 
@@ -104,3 +113,43 @@ def demo_inputs():
         return root, path, params, manifest
 
     return make
+
+
+@pytest.fixture(scope="session")
+def run_outputs(tmp_path_factory) -> Path:
+    """A repository root with the committed pipeline outputs (metrics/, reports/, plots/, params.yaml) and the
+    manifest they came from (params.yaml's demo corpus, ingested and split as `ser manifest` does), plus one
+    quarantined file per stage: the run report's real inputs."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    from ser.demo import write_demo_corpus
+    from ser.ingest import ingest_corpus
+    from ser.split import build_manifest
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("run")
+    for name in ("metrics", "reports", "plots"):
+        shutil.copytree(repo / name, root / name, ignore=shutil.ignore_patterns("index.html"))
+    shutil.copy(repo / "params.yaml", root / "params.yaml")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    demo, split = params["demo"], params["split"]
+    corpus = root / "data" / "raw" / "demo"
+    write_demo_corpus(corpus, speakers=demo["speakers"], utterances_per_emotion=demo["utterances_per_emotion"],
+                      seed=demo["seed"])
+    ingested = ingest_corpus(corpus, "folder", params["labels"]["folder"], name="demo")
+    manifest, _ = build_manifest([ingested.manifest], protocol=split["protocol"], ratios=split["ratios"],
+                                 test_corpora=split["test_corpora"], seed=params["seed"],
+                                 dedupe=split["drop_duplicates"])
+    interim = root / "data" / "interim"
+    interim.mkdir(parents=True)
+    manifest.to_parquet(interim / "manifest.parquet")
+    pd.DataFrame([{"corpus": "demo", "path": "spk13/bored/spk13_bored_01.wav", "kind": "label",
+                   "reason": "label 'bored' maps to no emotion"}]).to_parquet(interim / "manifest.quarantine.parquet")
+    (root / "data" / "features" / "quarantine").mkdir(parents=True)
+    pd.DataFrame([{"corpus": "demo", "path": "spk03/sad/spk03_sad_01.wav", "kind": "audio",
+                   "reason": "0.050 s of audio after trimming is under 0.1 s"}]).to_parquet(
+        root / "data" / "features" / "quarantine" / "demo.parquet")
+    return root

@@ -121,7 +121,7 @@ def test_features_flow_on_a_separate_dask_scheduler_and_two_workers(prefect_harn
     import distributed
 
     from flows.features import features_flow, task_runner
-    from ser.featurize import read_features
+    from ser.feature_table import read_features
 
     base, manifest_path, params, manifest = corpus
     port = free_port()

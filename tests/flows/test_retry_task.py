@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import tasks.features as task_module
-from ser.featurize import Chunk
+from ser.feature_table import Chunk
 from ser.retry import PermanentError
 
 CHUNK = Chunk("demo", "train", 0, (("demo/a.wav", "a.wav", "0"),), "k")
