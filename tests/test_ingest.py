@@ -74,7 +74,7 @@ def test_folder_corpus_with_corpus_name_prefix(tmp_path, write_wav):
 
 
 def test_missing_root_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="corpus root .*absent does not exist"):
+    with pytest.raises(FileNotFoundError, match="root folder .*absent does not exist"):
         ingest_corpus(tmp_path / "absent", "ravdess", LABELS["ravdess"])
 
 
@@ -86,7 +86,7 @@ def test_root_without_audio_is_an_error_naming_it(tmp_path):
     (root / "sub").mkdir(parents=True)
     (root / "sub" / "readme.txt").write_text("no audio here")
     (root / "up").symlink_to("..")
-    with pytest.raises(CorpusRootError, match=f"no audio files .* under corpus root {root}"):
+    with pytest.raises(CorpusRootError, match=f"no audio files .* under root folder {root}"):
         ingest_corpus(root, "folder", LABELS["folder"])
 
 
@@ -97,7 +97,7 @@ def test_etc_is_not_a_corpus():
         pytest.skip("no /etc here")
     if any(p.suffix.lower() in (".wav", ".flac", ".ogg") for p in Path("/etc").rglob("*")):
         pytest.skip("this /etc holds audio")
-    with pytest.raises(CorpusRootError, match="under corpus root /etc"):
+    with pytest.raises(CorpusRootError, match="under root folder /etc"):
         ingest_corpus("/etc", "folder", LABELS["folder"])
 
 

@@ -25,20 +25,20 @@ class CorpusRootError(FileNotFoundError):
     """A configured corpus root that cannot be used: missing, not a folder, a symlink loop, or holding no audio."""
 
 
-def check_root(root: Path | str, name: str = "corpus") -> Path:
-    """`root` if it is a readable folder; CorpusRootError saying which of missing / loop / not a folder otherwise."""
+def check_root(root: Path | str, name: str = "") -> Path:
+    """`root` if it is a folder; CorpusRootError saying which of missing / symlink loop / not a folder otherwise."""
     root = Path(root)
+    what = f"corpus {name}: root folder {root}" if name else f"corpus folder {root}"
     try:
         st = os.stat(root)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise CorpusRootError(f"{name}: corpus root {root} is a symlink loop (a link that points back to itself)") from None
+            raise CorpusRootError(f"{what} is a symlink loop (its links never reach a folder)") from None
         if root.is_symlink():
-            raise CorpusRootError(f"{name}: corpus root {root} is a broken symlink to {os.readlink(root)}") from None
-        raise CorpusRootError(f"{name}: corpus root {root} does not exist ({exc.strerror})") from None
-
+            raise CorpusRootError(f"{what} is a broken symlink (to {os.readlink(root)}, which does not exist)") from None
+        raise CorpusRootError(f"{what} does not exist") from None
     if not stat.S_ISDIR(st.st_mode):
-        raise CorpusRootError(f"{name}: corpus root {root} is not a folder")
+        raise CorpusRootError(f"{what} is not a folder")
     return root
 
 
@@ -97,8 +97,8 @@ class Corpus:
                 found += 1
                 yield path
         if not found:
-            raise CorpusRootError(f"{self.name}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) under corpus root "
-                                  f"{self.root}; is the root right?")
+            raise CorpusRootError(f"corpus {self.name}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) under root "
+                                  f"folder {self.root}; is the root right?")
 
     def parse(self, relpath: PurePosixPath) -> Utterance:
         """Labels for one file, from its path relative to the root; raise SchemeError/Excluded."""
