@@ -188,3 +188,25 @@ def test_predict_segments_ungrouped_equals_single_calls(svc_model, long_wav):
         s, e = int(round(a["start_s"][i] * 16000)), int(round(a["end_s"][i] * 16000))
         np.testing.assert_allclose(a.loc[i, PROB_COLUMNS].to_numpy(float),
                                    predict_array(artifact, normalise_window(artifact, audio[s:e])), atol=1e-9)
+
+
+def test_predict_cli_reports_no_speech_apart_from_unreadable_files(svc_model, corpus, tmp_path):
+    import soundfile as sf
+
+    _, model = svc_model
+    tone = tmp_path / "tone.wav"
+    t = np.arange(32000) / 16000
+    sf.write(tone, 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
+    one_hz = tmp_path / "one_hz.wav"
+    sf.write(one_hz, np.linspace(-0.5, 0.5, 10), 1, subtype="PCM_16")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF this is not audio")
+    speech = sorted((corpus / "spk01" / "angry").glob("*.wav"))[0]
+    out = tmp_path / "p.csv"
+    result = invoke("predict", speech, tone, one_hz, bad, "--model", model, "--out", out)
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert df["status"].tolist() == ["ok", "no_speech", "no_speech", "error"]
+    assert df["emotion"].isna().tolist() == [False, True, True, True]
+    text = flat(result.output)
+    assert "1 file(s) could not be read" in text and "2 file(s) with no speech detected" in text

@@ -264,3 +264,17 @@ def test_listen_cli_from_a_fake_microphone(svc, tmp_path, monkeypatch):
     assert len(rows) == 3 and rows["end_s"].tolist() == [1.0, 1.5, 2.0]  # stops after --seconds of audio
     r = CliRunner().invoke(app, ["listen", "--model", str(model), "--device", "7", "--params", str(tmp_path / "n.yaml")])
     assert r.exit_code == 1 and "no input device matches 7" in flat(r.output)
+
+
+def test_listen_cli_says_no_speech_for_a_tone(svc, tmp_path):
+    _, model = svc
+    path = tmp_path / "tone.wav"
+    t = np.arange(3 * SR) / SR
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t), SR)
+    out = tmp_path / "tone.csv"
+    r = CliRunner().invoke(app, ["listen", "--file", str(path), "--model", str(model), "--window", "1", "--hop", "1",
+                                 "--out", str(out), "--params", str(tmp_path / "absent.yaml")])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    assert df["state"].tolist() == ["no_speech"] * 3 and df["emotion"].isna().all()
+    assert "3 without speech" in flat(r.output)
