@@ -50,7 +50,7 @@ def demo_model(work: Path) -> tuple[Path, list[Path]]:
     settings = FeatureSettings.from_params(params)
     for chunk in plan_chunks(manifest, settings, 100):
         run_chunk(chunk, manifest, {"demo": root}, settings, work / "features")
-    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, params, work / "features")
+    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, params, work / "features", manifest)
     return artifact.save(work / "svc"), sorted(root.rglob("*.wav"))
 
 
