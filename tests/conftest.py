@@ -12,8 +12,11 @@ import soundfile as sf
 
 @pytest.fixture(scope="session")
 def shared_corpora() -> Path:
-    """`../shared/corpora` next to the repository; skips the test when it is absent."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+    """`../shared/corpora` next to the repository (or `$SER_SHARED_CORPORA`, for a checkout elsewhere);
+    skips the test when it is absent."""
+    import os
+
+    path = Path(os.environ.get("SER_SHARED_CORPORA") or Path(__file__).resolve().parents[1].parent / "shared" / "corpora")
     if not path.is_dir():
         pytest.skip("../shared/corpora not present")
     return path
