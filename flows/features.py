@@ -54,10 +54,18 @@ def main(corpus: str | None = None, manifest: Path = Path("data/interim/manifest
          out: Path = Path("data/features"), params_path: Path = Path("params.yaml"),
          metrics: Path = Path("metrics/features")) -> None:
     """Check params, then run the features stage with the flow as its runner."""
+    import sys
+
+    from ser.retry import PermanentError
+
     params = load_params(params_path)  # every section, before any work
     flow_fn = features_flow.with_options(task_runner=task_runner(params.runner))
-    with prefect_api():
-        stage.main(params, corpus, manifest, out, metrics, runner=lambda p, m, o, c: flow_fn(m, o, p, c))
+    try:
+        with prefect_api():
+            stage.main(params, corpus, manifest, out, metrics, runner=lambda p, m, o, c: flow_fn(m, o, p, c))
+    except PermanentError as err:  # a full disk, a missing path, a config error: one line, no retry happened
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The model artefact: one folder holding the model, its scaler, the feature params it needs and a card.
 
 Loading checks every file's hash and that the feature params match the caller's, and refuses with a
-clear message otherwise. joblib/pickle models execute code when loaded: load only artefacts you trust.
+clear message otherwise. scikit-learn models are stored with skops and loaded with an explicit list of
+trusted types (no pickle, no code run at load); Keras models are .keras files loaded in Keras's safe mode.
 """
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ class Artifact:
     @property
     def input(self) -> str:
         return self.model.input
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the shared ser.predictor.Predictor (a lock, caches) stays with this process
+        return {k: v for k, v in self.__dict__.items() if k != "_predictor"}
 
     def save(self, folder: Path | str) -> Path:
         """Write the artefact atomically: build in a temp folder beside `folder`, then swap it in."""
@@ -134,5 +139,6 @@ def model_card(artifact: Artifact) -> str:
         lines += ["", "## Metrics (speakers never seen in training)", "", "| split | UAR | accuracy | macro-F1 |", "|---|---|---|---|"]
         for split, m in metrics.items():
             lines.append(f"| {split} | {m.get('uar')} | {m.get('accuracy')} | {m.get('macro_f1')} |")
-    lines += ["", "Models stored with joblib execute code when loaded: load only artefacts from a source you trust.", ""]
+    lines += ["", "scikit-learn models are stored with skops (loaded with an explicit trusted-types list, no pickle); "
+              "Keras models as .keras (safe mode).", ""]
     return "\n".join(lines)

@@ -46,7 +46,10 @@ def _timeline_table(df, title: str) -> Table:
     head = df.head(200)
     for label, r in zip(display_paths([str(p) for p in head["path"]]), head.itertuples(index=False)):
         row = {**r._asdict(), "path": label}
-        if row["error"]:
+        if row.get("status") == "no_speech" and row["start_s"] == row["start_s"] and row["start_s"] is not None:
+            table.add_row(row["path"], _fmt(row["start_s"]), _fmt(row["end_s"]), "[yellow]no speech[/]", "",
+                          *[""] * len(EMOTIONS))
+        elif row["error"]:
             table.add_row(row["path"], "", "", f"[red]error: {row['error']}[/]", "", *[""] * len(EMOTIONS))
         else:
             table.add_row(row["path"], _fmt(row["start_s"]), _fmt(row["end_s"]), row["emotion"],
@@ -70,7 +73,7 @@ def predict(
              "anything but none makes each recording one group")] = "auto",
 ) -> None:
     """Predict the emotion of each file (folders are searched recursively); a bad file gets an error row."""
-    from ser.predict import (exit_code, expand_paths, failed_files, files_table, predict_files,
+    from ser.predict import (exit_code, expand_paths, failed_files, files_table, no_speech_files, predict_files,
                              predict_files_segments, write_table)
 
     from ser.grouping import GROUP_MODES
@@ -114,6 +117,11 @@ def predict(
     bad, total = failed_files(df)
     if bad:
         console.print(f"[yellow]{bad} of {total} file(s) could not be read (see the error column)")
+    quiet = no_speech_files(df) if segment is None else int((df["status"] == "no_speech").sum())
+    if quiet:
+        what = "file(s)" if segment is None else "window(s)"
+        console.print(f"[yellow]{quiet} {what} with no speech detected (silence, a tone, noise or a sample rate under "
+                      "8 kHz): no emotion given (status no_speech)")
     if exit_code(df):
         fail(f"no file could be predicted ({total} tried)")
 
@@ -141,7 +149,7 @@ def _listen_view(event, history: list, source: str, stats, voice: str = "") -> T
     table.add_column("")
     for i, e in enumerate(EMOTIONS):
         table.add_row(f"[{_COLOR[e]}]{e}[/]", _fmt(event.proba[i]), _fmt(event.smoothed[i]), _bar(event.smoothed[i]))
-    now = "silence" if event.silent else f"{event.emotion} ({event.confidence:.2f})"
+    now = {"silent": "silence", "no_speech": "no speech"}.get(event.state) or f"{event.emotion} ({event.confidence:.2f})"
     table.add_row("[bold]current[/]", now, str(event.smoothed_emotion or "-"), "")
     line = "".join(f"[{_COLOR[e]}]{_LETTER[e]}[/]" if e else "." for e in history[-48:])
     table.add_row("history", "", "", line)
@@ -260,7 +268,8 @@ def listen(
 
         write_table(pd.DataFrame(rows), out)
         console.print(f"wrote {len(rows)} windows to {out}")
-    console.print(f"{stats.windows} windows ({stats.silent} silent) over {stats.audio_s:.1f} s of audio; "
+    console.print(f"{stats.windows} windows ({stats.silent - stats.no_speech} silent, {stats.no_speech} without speech) "
+                  f"over {stats.audio_s:.1f} s of audio; "
                   f"real-time factor {stats.rtf:.3f} (processing time / audio time)")
 
 
@@ -275,14 +284,21 @@ def serve(
     max_duration_s: Annotated[float, typer.Option(help="longest audio accepted, seconds", min=0.1)] = 60.0,
     max_files: Annotated[int, typer.Option(help="most files per /predict/batch request", min=1)] = 32,
     max_batch_mb: Annotated[float, typer.Option(help="largest /predict/batch request body, MB", min=0.001)] = 64.0,
+    request_timeout_s: Annotated[float, typer.Option(
+        help="a request's headers and body must arrive within this many seconds, else the connection is closed",
+        min=0.1)] = 30.0,
+    keep_alive_s: Annotated[int, typer.Option(help="idle keep-alive connections close after this many seconds",
+                                              min=1)] = 5,
+    max_connections: Annotated[int, typer.Option(help="open connections at once; more are answered 503", min=1)] = 64,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Serve the model over HTTP (FastAPI): POST /predict, POST /predict/batch, GET /health, GET /model, /docs."""
     from ser.artifact import ArtifactError
-    from ser.serve import Limits, create_app
+    from ser.serve import Limits, create_app, server_config
 
     limits = Limits(max_upload_bytes=int(max_upload_mb * 2**20), max_duration_s=max_duration_s,
-                    max_files=max_files, max_batch_bytes=int(max_batch_mb * 2**20))
+                    max_files=max_files, max_batch_bytes=int(max_batch_mb * 2**20),
+                    request_timeout_s=request_timeout_s, keep_alive_s=keep_alive_s, max_connections=max_connections)
     try:
         app = create_app(model, limits)
     except (ArtifactError, FileNotFoundError, KeyError, ValueError) as err:
@@ -292,7 +308,7 @@ def serve(
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]binding {host}: the API has no authentication; anyone who can reach it can use it")
     console.print(f"serving {model} on http://{host}:{port} (the page: /, docs: /docs, spec: /openapi.json)")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.Server(server_config(app, limits, host, port, log_level)).run()
 
 
 # -- export ------------------------------------------------------------------------------------------

@@ -26,14 +26,16 @@ import pandas as pd
 
 from ser import EMOTIONS
 from ser.artifact import Artifact
-from ser.audio import AudioError, load_audio
+from ser.audio import AudioError, load_audio, probe
 from ser.corpora.base import AUDIO_EXTENSIONS
-from ser.features import extract_logmel, extract_pooled_vector
+from ser.predictor import FAST_KERAS_BATCH, Predictor, check_proba
 from ser.speaker_norm import RunningStats
+from ser.vad import NoSpeech, check_rate, detect_speech
 
 PROB_COLUMNS = [f"prob_{e}" for e in EMOTIONS]
 RESULT_COLUMNS = ["emotion", "confidence", *PROB_COLUMNS]
-SEGMENT_COLUMNS = ["path", "segment", "start_s", "end_s", *RESULT_COLUMNS, "error"]
+SEGMENT_COLUMNS = ["path", "segment", "start_s", "end_s", *RESULT_COLUMNS, "status", "error"]
+FILE_COLUMNS = ["path", *RESULT_COLUMNS, "group", "normalised_by", "status", "error"]
 
 
 def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
@@ -63,11 +65,14 @@ def normalise_window(artifact: Artifact, audio: np.ndarray) -> np.ndarray:
                                 dtype=np.float32)
 
 
+def predictor(artifact: Artifact) -> Predictor:
+    """The artefact's shared predictor (ser.predictor): one per loaded artefact, whoever asks."""
+    return Predictor.of(artifact)
+
+
 def raw_features(artifact: Artifact, audio: np.ndarray) -> np.ndarray:
     """The model's unscaled input for one clip: (d,) pooled or (frames, mels) log-mel. Only the needed family is computed."""
-    if artifact.input == "pooled":
-        return extract_pooled_vector(audio, artifact.features)
-    return extract_logmel(audio, artifact.features)[0]
+    return predictor(artifact).raw(audio)
 
 
 def features_for(artifact: Artifact, audio: np.ndarray) -> np.ndarray:
@@ -75,48 +80,25 @@ def features_for(artifact: Artifact, audio: np.ndarray) -> np.ndarray:
     return artifact.scaler.transform(raw_features(artifact, audio)[None])
 
 
-def _check_proba(proba: np.ndarray, n: int) -> np.ndarray:
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.shape != (n, len(EMOTIONS)) or not np.isfinite(proba).all():
-        raise ValueError(f"the model returned probabilities of shape {proba.shape} "
-                         f"(finite: {bool(np.isfinite(proba).all())}), expected ({n}, {len(EMOTIONS)})")
-    return proba
-
-
-FAST_KERAS_BATCH = 256
-
-
 def model_proba(artifact: Artifact, x: np.ndarray) -> np.ndarray:
-    """(n, 7) probabilities for scaled inputs `x`: `model.predict_proba`, with a fast path for small Keras batches.
-
-    Keras's `Model.predict` builds a data pipeline on every call (~40-50 ms on 2 cores, whatever the
-    batch); `predict_on_batch` runs the same compiled function without it (< 1 ms for one clip) and
-    gives the same numbers. Used only when the model saw every class in training; otherwise the
-    model's own `predict_proba` (which zeroes unseen classes) runs.
-    """
-    model = artifact.model
-    net = getattr(model, "model", None)
-    seen = getattr(model, "classes_seen", None)
-    if (model.framework == "keras" and net is not None and hasattr(net, "predict_on_batch")
-            and 0 < len(x) <= FAST_KERAS_BATCH and (seen is None or len(seen) == len(EMOTIONS))):
-        return np.asarray(net.predict_on_batch(np.asarray(x, dtype=np.float32)), dtype=np.float64)
-    return model.predict_proba(x)
+    """(n, 7) probabilities for scaled inputs `x` (see `Predictor.model_proba`)."""
+    return predictor(artifact).model_proba(x)
 
 
 def predict_arrays(artifact: Artifact, clips: Sequence[np.ndarray]) -> np.ndarray:
-    """(n, 7) probabilities for decoded clips at the artefact's sample rate, in one model call."""
+    """(n, 7) probabilities for decoded clips at the artefact's sample rate, in one model call (no speech check:
+    the caller decides what the clips are)."""
     if not len(clips):
         return np.zeros((0, len(EMOTIONS)))
-    x = artifact.scaler.transform(np.stack([raw_features(artifact, c) for c in clips]))
-    return _check_proba(model_proba(artifact, x), len(clips))
+    p = predictor(artifact)
+    return p.proba(np.stack([p.raw(c) for c in clips]))[0]
 
 
 def predict_raw(artifact: Artifact, raw: np.ndarray, stats: RunningStats | None = None) -> np.ndarray:
     """(n, 7) for raw feature rows of one group: standardised by `stats` (the group's running statistics:
     a live stream, an API client's clips) when the model was trained per speaker and `stats` holds at
     least `min_group_size` clips, else by the training set's global statistics."""
-    x = artifact.scaler.transform_with(np.asarray(raw), stats)
-    return _check_proba(model_proba(artifact, x), len(raw))
+    return predictor(artifact).proba(raw, stats)[0]
 
 
 def predict_array(artifact: Artifact, audio: np.ndarray) -> np.ndarray:
@@ -132,38 +114,35 @@ def result_row(proba: np.ndarray) -> dict[str, Any]:
 
 
 def _error_row(err: Exception) -> dict[str, Any]:
-    return {"emotion": None, "confidence": None, **dict.fromkeys(PROB_COLUMNS), "error": str(err)}
+    return {"emotion": None, "confidence": None, **dict.fromkeys(PROB_COLUMNS), "status": _status(err),
+            "error": str(err)}
 
 
-def _predict_group(artifact: Artifact, raw: list[np.ndarray], key: str | None) -> tuple[np.ndarray, bool]:
-    """(n, 7) for one group's raw features, normalised by the group's own statistics when the model
-    was trained per speaker and the group is large enough; and whether it was."""
-    x = np.stack(raw)
-    own = key is not None and artifact.scaler.uses_groups(len(raw))
-    scaled = artifact.scaler.transform(x, np.full(len(raw), key, dtype=object) if own else None)
-    proba = np.concatenate([model_proba(artifact, scaled[i:i + FAST_KERAS_BATCH])
-                            for i in range(0, len(scaled), FAST_KERAS_BATCH)])
-    return _check_proba(proba, len(raw)), own
+def _status(err: Exception | None) -> str:
+    """`ok`, `no_speech` (silence, a tone, noise, a sample rate under the floor) or `error` (unreadable audio)."""
+    return "ok" if err is None else "no_speech" if isinstance(err, NoSpeech) else "error"
 
 
 def predict_files(artifact: Artifact, paths: Iterable[Path | str], on_file: Callable[[], None] | None = None,
                   group_by: str = "auto") -> pd.DataFrame:
-    """One row per file: path, emotion, confidence, prob_<emotion> x7, group, normalised_by, error.
+    """One row per file: path, emotion, confidence, prob_<emotion> x7, group, normalised_by, status, error.
 
+    `status` is `ok`, `no_speech` (the file holds no detectable voice, or its sample rate is under the
+    8 kHz floor: no emotion is given) or `error` (unreadable audio); `error` says why.
     `group_by` (see ser.grouping) says which files share a voice; a model trained with per-speaker
-    normalisation standardises each group of at least `min_group_size` readable files by the group's
+    normalisation standardises each group of at least `min_group_size` files with speech by the group's
     own statistics (`normalised_by` = "group"), others by the training set's ("global"). Groups are
     processed one at a time, so memory follows the largest group, not the folder.
     """
     from ser.grouping import group_keys
 
+    p = predictor(artifact)
     files = expand_paths(paths)
     keys = group_keys(files, group_by)
     members: dict[str | None, list[int]] = {}
     for i, key in enumerate(keys):
         members.setdefault(key, []).append(i)
     rows: list[dict[str, Any] | None] = [None] * len(files)
-    sr = artifact.features.sample_rate
     for key, idx in members.items():
         # files without a group share no statistics: score them in bounded batches
         batches = [idx] if key is not None else [idx[i:i + FAST_KERAS_BATCH] for i in range(0, len(idx), FAST_KERAS_BATCH)]
@@ -171,18 +150,20 @@ def predict_files(artifact: Artifact, paths: Iterable[Path | str], on_file: Call
             good, raw = [], []
             for i in batch:
                 try:
-                    raw.append(raw_features(artifact, load_audio(files[i], sr, **audio_options(artifact))))
+                    audio = p.load(files[i])
+                    p.speech(audio)
+                    raw.append(p.raw(audio))
                     good.append(i)
                 except (AudioError, ValueError) as err:
                     rows[i] = {"path": str(files[i]), **_error_row(err), "group": key, "normalised_by": None}
                 if on_file:
                     on_file()
             if good:
-                proba, own = _predict_group(artifact, raw, key)
-                for i, p in zip(good, proba):
-                    rows[i] = {"path": str(files[i]), **result_row(p), "group": key,
-                               "normalised_by": "group" if own else "global", "error": ""}
-    return pd.DataFrame(rows, columns=["path", *RESULT_COLUMNS, "group", "normalised_by", "error"])
+                proba, own = p.proba_group(raw, key)
+                for i, pr in zip(good, proba):
+                    rows[i] = {"path": str(files[i]), **result_row(pr), "group": key,
+                               "normalised_by": "group" if own else "global", "status": "ok", "error": ""}
+    return pd.DataFrame(rows, columns=FILE_COLUMNS)
 
 
 # -- sliding windows ---------------------------------------------------------------------------------
@@ -215,35 +196,44 @@ def n_segments(n_samples: int, sample_rate: int, segment_s: float, hop_s: float 
 
 def predict_segments(artifact: Artifact, audio: np.ndarray, segment_s: float, hop_s: float | None = None,
                      group: bool = True) -> pd.DataFrame:
-    """A timeline: one row per window -- segment, start_s, end_s, emotion, confidence, prob_<emotion> x7.
+    """A timeline: one row per window -- segment, start_s, end_s, emotion, confidence, prob_<emotion> x7, status.
 
     `audio` is the whole recording, decoded at the artefact's sample rate and NOT normalised (each
-    window is normalised on its own). With `group`, the recording's windows are one group: a model
-    trained per speaker standardises them by their own statistics when there are enough of them.
+    window is normalised on its own). A window without detectable voice gets status `no_speech` and
+    no emotion. With `group`, the recording's windows with speech are one group: a model trained per
+    speaker standardises them by their own statistics when there are enough of them.
     """
-    sr = artifact.features.sample_rate
+    p = predictor(artifact)
+    sr = p.sample_rate
+    columns = ["segment", "start_s", "end_s", *RESULT_COLUMNS, "status"]
     bounds = segment_bounds(len(audio), sr, segment_s, hop_s)
     if not bounds:
-        return pd.DataFrame(columns=["segment", "start_s", "end_s", *RESULT_COLUMNS])
-    raw = [raw_features(artifact, normalise_window(artifact, audio[s:e])) for s, e in bounds]
-    proba, _ = _predict_group(artifact, raw, "recording" if group else None)
-    rows = [{"segment": i, "start_s": round(s / sr, 6), "end_s": round(e / sr, 6), **result_row(p)}
-            for i, ((s, e), p) in enumerate(zip(bounds, proba))]
-    return pd.DataFrame(rows, columns=["segment", "start_s", "end_s", *RESULT_COLUMNS])
+        return pd.DataFrame(columns=columns)
+    voiced = [detect_speech(audio[s:e], sr, p.gate).speech for s, e in bounds]
+    raw = [p.raw(normalise_window(artifact, audio[s:e])) for (s, e), v in zip(bounds, voiced) if v]
+    proba = iter(p.proba_group(raw, "recording" if group else None)[0] if raw else [])
+    rows = [{"segment": i, "start_s": round(s / sr, 6), "end_s": round(e / sr, 6),
+             **(result_row(next(proba)) if v else {k: None for k in RESULT_COLUMNS}),
+             "status": "ok" if v else "no_speech"}
+            for i, ((s, e), v) in enumerate(zip(bounds, voiced))]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def predict_files_segments(artifact: Artifact, paths: Iterable[Path | str], segment_s: float,
                            hop_s: float | None = None, on_file: Callable[[], None] | None = None,
                            group: bool = True) -> pd.DataFrame:
-    """`predict_segments` for each file, stacked: path + the timeline columns + error (one row for a bad file)."""
+    """`predict_segments` for each file, stacked: path + the timeline columns + status + error (one row for a
+    bad file, or a file whose sample rate is under the floor)."""
     segment_bounds(1, 1, segment_s, hop_s)  # bad window arguments fail here, not as an error row per file
     frames = []
     sr = artifact.features.sample_rate
     for path in expand_paths(paths):
         try:
+            check_rate(probe(path).sample_rate, predictor(artifact).gate)
             audio = load_audio(path, sr, normalize="none")
             timeline = predict_segments(artifact, audio, segment_s, hop_s, group=group)
-            frames.append(timeline.assign(path=str(path), error=""))
+            error = np.where(timeline["status"] == "ok", "", "no speech detected in this window")
+            frames.append(timeline.assign(path=str(path), error=error))
         except (AudioError, ValueError) as err:
             frames.append(pd.DataFrame([{"path": str(path), "segment": None, "start_s": None, "end_s": None,
                                          **_error_row(err)}]))
@@ -281,13 +271,15 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def table_rows(df: pd.DataFrame, limit: int = 50, max_width: int = 48) -> list[list[str]]:
-    """The rows `ser predict` prints: file label, emotion ("error" for a bad file), confidence, the seven
-    probabilities, and the error message last."""
+    """The rows `ser predict` prints: file label, emotion ("error" for a bad file, "no speech" for a file the
+    speech gate refused), confidence, the seven probabilities, and the error message last."""
     head = df.head(limit)
     labels = display_paths(list(head["path"]), max_width)
     rows = []
     for label, r in zip(labels, head.to_dict("records")):
-        if r["error"]:
+        if r.get("status") == "no_speech":
+            rows.append([label, "no speech", "", *[""] * len(EMOTIONS), str(r["error"])])
+        elif r["error"]:
             rows.append([label, "error", "", *[""] * len(EMOTIONS), str(r["error"])])
         else:
             rows.append([label, r["emotion"], _fmt(r["confidence"]), *(_fmt(r["prob_" + e]) for e in EMOTIONS), ""])
@@ -314,16 +306,29 @@ def files_table(df: pd.DataFrame, title: str, limit: int = 50, max_width: int = 
     return table
 
 
+def _status_column(df: pd.DataFrame) -> pd.Series:
+    """The `status` column; for a table without one, `error` or `ok` from the error text."""
+    if "status" in df:
+        return df["status"]
+    return pd.Series(np.where(df["error"].astype(bool), "error", "ok"), index=df.index)
+
+
 def failed_files(df: pd.DataFrame) -> tuple[int, int]:
-    """(files that failed, files in all) for a `predict_files` or `predict_files_segments` table."""
-    per_file = df.drop_duplicates("path")
-    return int(per_file["error"].astype(bool).sum()), len(per_file)
+    """(files that could not be read, files in all) for a `predict_files` or `predict_files_segments` table."""
+    status = _status_column(df)
+    return int(df.loc[status == "error", "path"].nunique()), int(df["path"].nunique())
+
+
+def no_speech_files(df: pd.DataFrame) -> int:
+    """Files without a single row with speech (the file refused, or every one of its windows)."""
+    status = _status_column(df)
+    spoken = set(df.loc[status == "ok", "path"]) | set(df.loc[status == "error", "path"])
+    return len(set(df["path"]) - spoken)
 
 
 def exit_code(df: pd.DataFrame) -> int:
-    """What `ser predict` exits with: 1 when no file could be predicted, else 0 (some bad files are rows)."""
-    failed, total = failed_files(df)
-    return 1 if total and failed == total else 0
+    """What `ser predict` exits with: 1 when no file got an emotion (all unreadable or without speech), else 0."""
+    return 1 if len(df) and not (_status_column(df) == "ok").any() else 0
 
 
 def write_table(df: pd.DataFrame, out: Path | str) -> Path:

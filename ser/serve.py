@@ -19,25 +19,33 @@ Status codes (the `detail` field says why; batch items carry the same code in `s
 
 ====  ==================================================================================
 200   prediction made (batch: always, with per-file `error`/`status` for bad files)
+408   the body did not arrive within `request_timeout_s` (a slow client; the server also closes
+      any connection whose request is not complete by then)
 413   request body over the limit, a file over `max_upload_bytes`, audio longer than
       `max_duration_s` (checked from the header before decoding), or more than `max_files` files
-415   request not multipart/form-data; a file declared with a non-audio content type, or whose
-      bytes are not WAV (RIFF/RF64/W64 WAVE), FLAC or OGG
+415   request not multipart/form-data; a file whose bytes are not WAV (RIFF/RF64/W64 WAVE), FLAC
+      or OGG (the bytes decide: a declared content type is neither trusted nor required)
 422   malformed multipart body, the file field missing (or a text field instead of a file),
       several files on /predict, corrupt or empty audio, audio with non-finite samples, audio
-      shorter than `min_duration_s` (0.1 s)
+      shorter than `min_duration_s` (0.1 s); "no speech detected": a sample rate under 8 kHz, or
+      audio without enough voice (silence, a tone, noise: see ser.vad) gets no emotion
 500   a bug: every known failure above is mapped; anything else is logged and answered as 500
 ====  ==================================================================================
 
+File names are echoed sanitised (last path part, no control characters, at most 128 characters) and
+error messages carry no Python object reprs.
+
 The body is read at most to the limit (Content-Length is checked first, then the bytes are counted
 as they arrive), so an oversized upload is refused without being stored. Decoding, features and the
-model run in the threadpool; the model call itself holds a lock (Keras/TF and some sklearn models
+model run in the threadpool on the artefact's shared `ser.predictor.Predictor` (the same object
+`ser predict` and `ser listen` use), whose model call holds a lock (Keras/TF and some sklearn models
 are not documented as thread-safe).
 """
 from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -46,6 +54,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -56,15 +65,12 @@ from starlette.datastructures import FormData, UploadFile
 from ser import EMOTIONS
 from ser.artifact import Artifact, load_artifact, read_meta
 from ser.audio import AudioError, decode, probe
+from ser.predictor import Predictor
 from ser.speaker_norm import RunningStats
+from ser.vad import NoSpeech, check_rate
 
 log = logging.getLogger("ser.serve")
 
-ALLOWED_TYPES = {
-    "audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "audio/x-pn-wav",
-    "audio/flac", "audio/x-flac", "audio/ogg", "audio/vorbis", "audio/opus", "application/ogg",
-    "application/octet-stream", "",  # clients that do not know the type: the bytes decide
-}
 GROUP_DOC = ("optional id of one speaker (or session): clips sent under one id are normalised by their own running "
              "statistics once the group holds normalize.min_group_size clips, for a model trained per speaker")
 ONE_FILE = "send one file to /predict (use /predict/batch with field `files` for several)"
@@ -82,10 +88,13 @@ class Limits:
     min_duration_s: float = 0.1                # shorter audio is refused (422), as ingest quarantines it
     max_groups: int = 1000                     # speaker groups remembered; the least recently used goes first
     max_group_len: int = 128                   # characters in a group id
+    request_timeout_s: float = 30.0            # a request's headers and body must arrive within this (else closed)
+    keep_alive_s: int = 5                      # an idle keep-alive connection is closed after this
+    max_connections: int = 64                  # open connections and requests at once; more get 503
 
     def __post_init__(self) -> None:
         if min(self.max_upload_bytes, self.max_duration_s, self.max_files, self.max_batch_bytes, self.max_groups,
-               self.max_group_len) <= 0:
+               self.max_group_len, self.request_timeout_s, self.keep_alive_s, self.max_connections) <= 0:
             raise ValueError(f"limits must be positive: {self}")
         if not 0 <= self.min_duration_s < self.max_duration_s:
             raise ValueError(f"min_duration_s must be in [0, max_duration_s): {self}")
@@ -141,7 +150,8 @@ def _multipart_body(fields: dict[str, dict[str, Any]], required: list[str]) -> d
 
 _ERRORS = {code: {"description": text, "content": {"application/json": {"schema": {
     "type": "object", "properties": {"detail": {"type": "string"}}}}}}
-    for code, text in ((413, "too large: body, file, duration or number of files over the limit"),
+    for code, text in ((408, "the request body did not arrive within request_timeout_s"),
+                       (413, "too large: body, file, duration or number of files over the limit"),
                        (415, "not multipart, or a file that is not WAV/FLAC/OGG audio"),
                        (422, "malformed multipart, missing file field, or corrupt audio"))}
 
@@ -166,8 +176,8 @@ API_DESCRIPTION = """Emotion (angry, disgust, fear, happy, neutral, sad, surpris
 * `POST /predict/batch`: several files in the repeated field `files`; per-file results and errors.
 
 Errors (`{"detail": "..."}`): **413** body/file/duration/file count over the limit (see `GET /health`),
-**415** not multipart, or a file that is not WAV/FLAC/OGG, **422** malformed multipart, missing field,
-corrupt, empty or too short audio. A batch answers 200 with a `status` and `error` per bad file.
+**415** not multipart, or a file whose bytes are not WAV/FLAC/OGG, **422** malformed multipart, missing field,
+corrupt, empty or too short audio, or no speech detected (silence, a tone, noise, a sample rate under 8 kHz). A batch answers 200 with a `status` and `error` per bad file.
 """
 
 
@@ -184,8 +194,10 @@ async def _capped(request: Request, cap: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def read_form(request: Request, cap: int, max_files: int, too_many: tuple[int, str] | None = None) -> FormData:
-    """Parse the multipart body, reading at most `cap` bytes; ApiError 413/415/422 for known failures."""
+async def read_form(request: Request, cap: int, max_files: int, too_many: tuple[int, str] | None = None,
+                    timeout_s: float | None = None) -> FormData:
+    """Parse the multipart body, reading at most `cap` bytes within `timeout_s`; ApiError 408/413/415/422 for known
+    failures."""
     from starlette.formparsers import MultiPartException, MultiPartParser
 
     content_type = request.headers.get("content-type", "")
@@ -201,7 +213,12 @@ async def read_form(request: Request, cap: int, max_files: int, too_many: tuple[
     parser = MultiPartParser(request.headers, _capped(request, cap), max_files=max_files + 1, max_fields=16,
                              max_part_size=64 * 1024)
     try:
-        return await parser.parse()
+        if timeout_s is None:
+            return await parser.parse()
+        with anyio.fail_after(timeout_s):
+            return await parser.parse()
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout_s:g} s") from None
     except _TooLarge:
         raise ApiError(413, f"request body is over the limit of {cap} bytes") from None
     except MultiPartException as exc:
@@ -215,13 +232,16 @@ async def read_form(request: Request, cap: int, max_files: int, too_many: tuple[
         raise ApiError(422, f"malformed multipart body ({type(exc).__name__}: {exc})") from None
 
 
-class Predictor:
-    """The loaded artefact plus the checks and the lock around it; everything here is synchronous."""
+class ApiPredictor:
+    """The HTTP checks (size, type by the bytes, duration, speech) in front of the artefact's shared
+    `ser.predictor.Predictor` (the same warm model, caches and lock as `ser predict` and `ser listen`),
+    plus the API's per-client group statistics; everything here is synchronous."""
 
     def __init__(self, artifact: Artifact, limits: Limits):
         self.artifact = artifact
+        self.core = Predictor.of(artifact)
         self.limits = limits
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the group table
         # per group id, running statistics of the raw features of every clip sent under it (LRU-bounded)
         self.groups: OrderedDict[str, RunningStats] = OrderedDict()
 
@@ -235,14 +255,11 @@ class Predictor:
             raise ApiError(422, f"the `group` id is {len(value)} characters; at most {self.limits.max_group_len}")
         return value
 
-    def check(self, data: bytes, filename: str | None, content_type: str | None) -> float:
-        """Size, type and duration checks from the bytes and the header only; the duration in seconds."""
-        name = filename or "upload"
+    def check(self, data: bytes, name: str) -> float:
+        """Size, container (by the bytes: the declared content type is not trusted either way), sample rate and
+        duration from the header only; the duration in seconds."""
         if len(data) > self.limits.max_upload_bytes:
             raise ApiError(413, f"{name}: {len(data)} bytes is over the limit of {self.limits.max_upload_bytes} bytes")
-        ctype = (content_type or "").split(";")[0].strip().lower()
-        if ctype not in ALLOWED_TYPES and not ctype.startswith("audio/"):
-            raise ApiError(415, f"{name}: content type {ctype!r} is not audio (send WAV, FLAC or OGG)")
         if not data:
             raise ApiError(422, f"{name}: empty file (0 bytes)")
         if sniff(data) is None:
@@ -251,6 +268,10 @@ class Predictor:
             info = probe(io.BytesIO(data))
         except AudioError as exc:
             raise ApiError(422, f"{name}: corrupt or unsupported audio: {_strip(exc)}") from None
+        try:
+            check_rate(info.sample_rate, self.core.gate)
+        except NoSpeech as exc:
+            raise ApiError(422, f"{name}: {exc}") from None
         if info.duration_s < self.limits.min_duration_s:
             raise ApiError(422, f"{name}: {info.duration_s:.3f} s of audio is too short "
                                 f"(at least {self.limits.min_duration_s:g} s)")
@@ -259,74 +280,68 @@ class Predictor:
                                 f"{self.limits.max_duration_s:g} s (split it, e.g. `ser predict --segment`)")
         return info.duration_s
 
-    def decode(self, data: bytes, filename: str | None) -> np.ndarray:
-        from ser.predict import audio_options
-
+    def decode(self, data: bytes, name: str) -> np.ndarray:
         try:
-            return decode(data, self.artifact.features.sample_rate, name=filename or "upload",
-                          min_duration_s=self.limits.min_duration_s, **audio_options(self.artifact))
+            return self.core.decode(data, name, min_duration_s=self.limits.min_duration_s)
         except AudioError as exc:
             raise ApiError(422, f"corrupt audio: {exc}") from None
         except (ValueError, MemoryError) as exc:
-            raise ApiError(422, f"{filename or 'upload'}: cannot decode ({exc})") from None
+            raise ApiError(422, f"{name}: cannot decode ({exc})") from None
 
-    def features(self, audio: np.ndarray) -> np.ndarray:
-        from ser.predict import raw_features
-
+    def features(self, audio: np.ndarray, name: str = "upload") -> np.ndarray:
+        """422 "no speech detected" for silence, tones and noise; else the raw features."""
         try:
-            raw = raw_features(self.artifact, audio)
+            self.core.speech(audio)
+        except NoSpeech as exc:
+            raise ApiError(422, f"{name}: {exc}") from None
+        try:
+            return self.core.raw(audio)
         except ValueError as exc:
-            raise ApiError(422, f"cannot compute features: {exc}") from None
-        if not np.isfinite(raw).all():
-            raise ApiError(422, "the audio gives non-finite features (extreme sample values)")
-        return raw
+            raise ApiError(422, f"{name}: cannot compute features: {exc}") from None
 
     def model(self, raw: np.ndarray, group: str | None = None) -> tuple[np.ndarray, bool]:
         """(n, 7) for n raw feature rows, and whether the group's own statistics normalised them.
 
-        With a group id the rows join that group's running statistics first; the scaler, the group
-        table and the model all run under the lock."""
-        from ser.predict import model_proba
-
-        with self.lock:
-            stats = None
-            if group is not None:
+        With a group id the rows join that group's running statistics first (under the group lock)."""
+        try:
+            if group is None:
+                return self.core.proba(raw)
+            with self.lock:  # the group's statistics must not change between its update and its use
                 stats = self.groups.pop(group, None) or RunningStats()
                 self.groups[group] = stats.update(raw)
                 while len(self.groups) > self.limits.max_groups:
                     self.groups.popitem(last=False)
-            own = stats is not None and self.artifact.scaler.uses_groups(stats.clips)
-            x = self.artifact.scaler.transform_with(raw, stats)
-            proba = np.asarray(model_proba(self.artifact, x), dtype=np.float64)
-        if proba.shape != (len(raw), len(EMOTIONS)) or not np.isfinite(proba).all():
-            raise RuntimeError(f"model returned probabilities of shape {proba.shape}")
-        return proba, own
+                return self.core.proba(raw, stats)
+        except ValueError as exc:  # the model's output has the wrong shape: a bug, answered 500
+            raise RuntimeError(str(exc)) from None
 
     def warmup(self) -> None:
-        """One prediction on quiet noise at startup: lazy imports, caches and Keras's compiled function are ready
-        before the first request (and a model that cannot predict fails here, not on a client)."""
-        noise = np.random.default_rng(0).standard_normal(self.artifact.features.sample_rate).astype(np.float32) * 0.01
-        self.model(self.features(noise)[None])
+        """The shared predictor's warm-up (once per process and artefact): lazy imports, caches and Keras's
+        compiled function are ready before the first request, and a model that cannot predict fails here."""
+        self.core.warmup()
 
     def one(self, data: bytes, filename: str | None, content_type: str | None, group: str | None) -> Prediction:
-        duration = self.check(data, filename, content_type)
-        raw = self.features(self.decode(data, filename))
+        name = safe_name(filename)
+        duration = self.check(data, name)
+        raw = self.features(self.decode(data, name), name)
         proba, own = self.model(raw[None], group)
-        return self.prediction(proba[0], filename, duration, group, own)
+        return self.prediction(proba[0], name, duration, group, own)
 
     def batch(self, files: list[tuple[bytes | None, str | None, str | None]], group: str | None = None
               ) -> list[BatchItem]:
         items: list[BatchItem] = []
         good: list[tuple[int, np.ndarray, float]] = []
         for i, (data, filename, ctype) in enumerate(files):
+            name = safe_name(filename)
             try:
                 if data is None:
                     raise ApiError(422, "a text field named `files`, not a file upload")
-                duration = self.check(data, filename, ctype)
-                good.append((i, self.features(self.decode(data, filename)), duration))
-                items.append(BatchItem(filename=filename, status=200))
+                duration = self.check(data, name)
+                good.append((i, self.features(self.decode(data, name), name), duration))
+                items.append(BatchItem(filename=name if filename is not None else None, status=200))
             except ApiError as exc:
-                items.append(BatchItem(filename=filename, status=exc.status, error=exc.detail))
+                items.append(BatchItem(filename=name if filename is not None else None, status=exc.status,
+                                       error=clean_detail(exc.detail)))
         if good:
             proba, own = self.model(np.stack([g[1] for g in good]), group)
             for (i, _, duration), p in zip(good, proba):
@@ -340,6 +355,24 @@ class Predictor:
                           probabilities={e: float(p) for e, p in zip(EMOTIONS, proba)},
                           duration_s=round(float(duration), 6), group=group,
                           normalised_by="group" if own else "global")
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def safe_name(filename: str | None, limit: int = 128) -> str:
+    """A client's file name fit to echo: the last path part, no control characters (NUL, newlines), at most
+    `limit` characters; "upload" when nothing is left."""
+    name = _UNSAFE.sub("", str(filename or "")).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if name in ("", ".", ".."):
+        return "upload"
+    return name if len(name) <= limit else name[:limit - 3] + "..."
+
+
+def clean_detail(text: str) -> str:
+    """An error message without Python object reprs (`<_io.BytesIO object at 0x7f...>`) or control characters."""
+    return _UNSAFE.sub("", _OBJECT_REPR.sub("the upload", text))
 
 
 def _strip(exc: Exception) -> str:
@@ -374,7 +407,7 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
                 "input": artifact.model.input, "labels": list(EMOTIONS), "feature_params": artifact.features.to_dict(),
                 "feature_hash": artifact.features.config_hash(), "audio": artifact.audio, "info": artifact.info}
         card = model_card(artifact)
-    predictor = Predictor(artifact, limits)
+    predictor = ApiPredictor(artifact, limits)
     predictor.warmup()
     started = time.monotonic()
 
@@ -384,7 +417,7 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse({"detail": clean_detail(exc.detail)}, status_code=exc.status)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug by definition
@@ -397,7 +430,8 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
                                             ["file"]))
     async def predict(request: Request) -> Prediction:
         """Predict the emotion of one WAV/FLAC/OGG upload (form field `file`)."""
-        form = await read_form(request, limits.max_upload_bytes + MULTIPART_OVERHEAD, 1, too_many=(422, ONE_FILE))
+        form = await read_form(request, limits.max_upload_bytes + MULTIPART_OVERHEAD, 1, too_many=(422, ONE_FILE),
+                               timeout_s=limits.request_timeout_s)
         try:
             files = form.getlist("file")
             if not files:
@@ -419,7 +453,7 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
                                              "group": {"type": "string", "description": GROUP_DOC}}, ["files"]))
     async def predict_batch(request: Request) -> BatchResponse:
         """Predict each of several uploads (form field `files`, repeated); per-file results and errors."""
-        form = await read_form(request, limits.max_batch_bytes, limits.max_files)
+        form = await read_form(request, limits.max_batch_bytes, limits.max_files, timeout_s=limits.request_timeout_s)
         try:
             uploads = form.getlist("files")
             if not uploads:
@@ -456,10 +490,66 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
     return app
 
 
+def deadline_protocol(request_timeout_s: float) -> type:
+    """uvicorn's h11 protocol with a per-request deadline: a connection whose request (headers and body) has not
+    been answered `request_timeout_s` after it opened, or after the previous response, is closed. uvicorn alone
+    never cuts off a client that trickles bytes (its keep-alive timer stops at the first byte), so a handful of
+    1-byte/s clients could hold every connection slot."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineH11Protocol(H11Protocol):
+        def connection_made(self, transport):  # type: ignore[no-untyped-def]
+            super().connection_made(transport)
+            self._deadline = None
+            self._arm()
+
+        def _arm(self) -> None:
+            if getattr(self, "_deadline", None) is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(request_timeout_s, self._expire)
+
+        def _expire(self) -> None:
+            self._deadline = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete:
+                self._arm()  # the answer is on its way: give it another period
+                return
+            log.info("closing a connection from %s: no complete request within %g s", self.client, request_timeout_s)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.disconnected = True
+                self.cycle.message_event.set()
+            self.transport.close()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def connection_lost(self, exc):  # type: ignore[no-untyped-def]
+            if getattr(self, "_deadline", None) is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            super().connection_lost(exc)
+
+    return DeadlineH11Protocol
+
+
+def server_config(app: FastAPI, limits: Limits, host: str = "127.0.0.1", port: int = 8000,
+                  log_level: str = "info") -> Any:
+    """The uvicorn.Config that `serve` runs: one worker, keep-alive, connection cap and per-request deadline from
+    `limits` (tests and bench/serve.py start the same server)."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, workers=1,
+                          http=deadline_protocol(limits.request_timeout_s),
+                          timeout_keep_alive=int(limits.keep_alive_s), limit_concurrency=int(limits.max_connections))
+
+
 def serve(model_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None,
           log_level: str = "info") -> None:
     """Run the API with uvicorn (blocking) on `host:port` (localhost only unless told otherwise)."""
     import uvicorn
 
-    app = create_app(model_dir, limits)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1)
+    limits = limits or Limits()
+    uvicorn.Server(server_config(create_app(model_dir, limits), limits, host, port, log_level)).run()

@@ -11,7 +11,8 @@ prediction over what was heard when the stream ended before the first window fil
 
 Smoothing: ``smoothed = smoothing * smoothed_before + (1 - smoothing) * current`` (0 = none), a convex
 combination of probability vectors, so it stays a probability vector. Silent windows (RMS below
-`silence_dbfs`) are reported as silent and leave the smoothed history untouched.
+`silence_dbfs`) and windows without detectable voice (ser.vad: a tone, noise, hum) are reported with
+`state` "silent" / "no_speech", get no emotion, and leave the smoothed history untouched.
 """
 from __future__ import annotations
 
@@ -89,18 +90,24 @@ class StreamEvent:
     end_s: float
     proba: np.ndarray            # (7,) this window; zeros when silent
     smoothed: np.ndarray         # (7,) the exponentially smoothed history after this window
-    silent: bool = False
+    silent: bool = False         # no voice heard, so no emotion: under silence_dbfs, or refused by the speech gate
     rms_dbfs: float = 0.0
     compute_s: float = 0.0       # time spent on this window (features + model)
     adapted: bool = False        # normalised by the stream's own running statistics (after the warm-up)
+    speech: bool = True          # False: the speech gate refused the window (a tone, noise, hum; not run when quiet)
+
+    @property
+    def state(self) -> str:
+        """`speech` (an emotion was predicted), `silent` (under silence_dbfs) or `no_speech` (no voice detected)."""
+        return "speech" if not self.silent else "no_speech" if not self.speech else "silent"
 
     @property
     def emotion(self) -> str | None:
-        return None if self.silent else EMOTIONS[int(np.argmax(self.proba))]
+        return EMOTIONS[int(np.argmax(self.proba))] if self.state == "speech" else None
 
     @property
     def confidence(self) -> float | None:
-        return None if self.silent else float(np.max(self.proba))
+        return float(np.max(self.proba)) if self.state == "speech" else None
 
     @property
     def smoothed_emotion(self) -> str | None:
@@ -109,7 +116,7 @@ class StreamEvent:
     def as_row(self) -> dict[str, Any]:
         return {"window": self.index, "start_s": round(self.start_s, 6), "end_s": round(self.end_s, 6),
                 "emotion": self.emotion, "confidence": self.confidence, "smoothed_emotion": self.smoothed_emotion,
-                "silent": self.silent, "rms_dbfs": round(self.rms_dbfs, 2), "adapted": self.adapted,
+                "state": self.state, "silent": self.silent, "rms_dbfs": round(self.rms_dbfs, 2), "adapted": self.adapted,
                 **{f"prob_{e}": float(p) for e, p in zip(EMOTIONS, self.proba)},
                 **{f"smooth_{e}": float(p) for e, p in zip(EMOTIONS, self.smoothed)}}
 
@@ -120,6 +127,7 @@ class StreamStats:
     compute_s: float = 0.0      # time in feed() (buffering + features + model)
     windows: int = 0
     silent: int = 0
+    no_speech: int = 0
     latencies_s: list[float] = field(default_factory=list)
 
     @property
@@ -147,7 +155,10 @@ class StreamPredictor:
             raise ValueError(f"window and hop must be positive seconds, got window {window_s}, hop {hop_s}")
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        from ser.predictor import Predictor
+
         self.artifact = artifact
+        self.predictor = Predictor.of(artifact)  # the same warm model, caches and lock as predict and serve
         self.sample_rate = int(artifact.features.sample_rate)
         self.window = max(1, int(round(window_s * self.sample_rate)))
         self.hop = max(1, int(round(hop_s * self.sample_rate)))
@@ -166,13 +177,9 @@ class StreamPredictor:
         self.voice = RunningStats()        # raw-feature statistics of the voiced windows heard so far
 
     def warmup(self) -> float:
-        """One untimed prediction on quiet noise (lazy imports, filter-bank caches, the model's first call); seconds taken."""
-        from ser.predict import predict_array
-
-        t0 = time.perf_counter()
-        noise = np.random.default_rng(0).standard_normal(self.window).astype(np.float32) * 0.01
-        predict_array(self.artifact, noise)
-        return time.perf_counter() - t0
+        """The shared predictor's one untimed warm-up prediction (lazy imports, filter-bank caches, the model's first
+        call); seconds it took (when this process first ran it)."""
+        return self.predictor.warmup()
 
     @property
     def window_s(self) -> float:
@@ -183,20 +190,23 @@ class StreamPredictor:
         return self.hop / self.sample_rate
 
     def _predict(self, audio: np.ndarray, end: int) -> StreamEvent:
-        from ser.predict import normalise_window, predict_raw, raw_features
+        from ser.predict import normalise_window
+        from ser.vad import detect_speech
 
         t0 = time.perf_counter()
         level = _rms_dbfs(audio)
-        silent = self.silence_dbfs is not None and level < self.silence_dbfs
+        quiet = self.silence_dbfs is not None and level < self.silence_dbfs
+        speech = quiet or detect_speech(audio, self.sample_rate, self.predictor.gate).speech
+        silent = quiet or not speech
         adapted = False
         if silent:
             proba = np.zeros(len(EMOTIONS))
         else:
-            raw = raw_features(self.artifact, normalise_window(self.artifact, audio))[None]
+            raw = self.predictor.raw(normalise_window(self.artifact, audio))[None]
             if self.adapt:
                 self.voice.update(raw)
-                adapted = self.artifact.scaler.uses_groups(self.voice.clips)
-            proba = predict_raw(self.artifact, raw, self.voice if self.adapt else None)[0]
+            p, adapted = self.predictor.proba(raw, self.voice if self.adapt else None)
+            proba = p[0]
             if self.smoothed.sum() == 0:
                 self.smoothed = proba.copy()  # the first window starts the history
             else:
@@ -204,10 +214,11 @@ class StreamPredictor:
         event = StreamEvent(index=len(self.events), start_s=(end - len(audio)) / self.sample_rate,
                             end_s=end / self.sample_rate, proba=proba, smoothed=self.smoothed.copy(),
                             silent=silent, rms_dbfs=level if math.isfinite(level) else -200.0,
-                            compute_s=time.perf_counter() - t0, adapted=adapted)
+                            compute_s=time.perf_counter() - t0, adapted=adapted, speech=speech)
         self.events.append(event)
         self.stats.windows += 1
         self.stats.silent += int(silent)
+        self.stats.no_speech += int(not speech)
         self.stats.latencies_s.append(event.compute_s)
         return event
 
@@ -278,7 +289,10 @@ def file_source(path: Path | str, block_s: float = 0.1, sample_rate: int = 16000
 
     from ser.audio import AudioError, probe
 
+    from ser.vad import check_rate
+
     info = probe(path)  # clear AudioError for a missing, empty or unreadable file
+    check_rate(info.sample_rate)  # NoSpeech (an AudioError) under the 8 kHz floor
     if block_s <= 0:
         raise ValueError(f"block_s must be positive, got {block_s}")
     frames = max(1, int(round(block_s * info.sample_rate)))

@@ -189,3 +189,26 @@ def test_invalid_audio_input(augmenter):
         augment_copy(np.zeros((2, 100), np.float32), SR, augmenter, utt_id="u", copy=0, seed=1)
     with pytest.raises(ValueError, match="non-finite"):
         augment_copy(np.array([0.0, np.nan], np.float32), SR, augmenter, utt_id="u", copy=0, seed=1)
+
+
+def test_other_threads_drawing_from_global_random_do_not_change_a_copy(voice, augmenter):
+    """A Dask worker's own threads draw from the global `random` while a task augments: the copy stays the same."""
+    import threading
+
+    quiet = run(voice, augmenter)
+    stop = threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            random.random()
+
+    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        noisy = [run(voice, augmenter) for _ in range(20)]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+    assert all(np.array_equal(quiet, n) for n in noisy)

@@ -90,6 +90,27 @@ def test_ingest_with_an_unknown_format_names_the_key(tmp_path):
     assert "corpora.mine.format" in flat(result.output) and "unknown corpus format 'wavs'" in flat(result.output)
 
 
+def test_ingest_of_a_root_without_audio_or_a_symlink_loop_fails_naming_it(tmp_path):
+    """`ser ingest` with the root at a folder of no audio (here /etc, or one holding only a `..` link) or at a
+    symlink loop exits 1 with one line naming the root, and writes nothing."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "up").symlink_to("..")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    out = tmp_path / "out" / "m.parquet"
+    for root, expected in ((empty, f"no audio files (.wav, .flac, .ogg, .aiff, .aif, .mp3) under root folder {empty}"),
+                           (tmp_path / "a", f"corpus mine: root folder {tmp_path / 'a'} is a symlink loop"),
+                           (Path("/etc"), "under root folder /etc")):
+        if root == Path("/etc") and (not root.is_dir() or any(p.suffix == ".wav" for p in root.rglob("*.wav"))):
+            continue
+        params = write_params(tmp_path, lambda r: r.update(corpora={"mine": {"format": "folder", "root": str(root)}}))
+        result = runner.invoke(app, ["ingest", "--name", "mine", "--out", str(out), "--params", str(params)])
+        assert result.exit_code == 1, result.output
+        assert expected in flat(result.output) and "does not exist" not in flat(result.output)
+        assert not out.parent.exists()
+
+
 def test_ingest_of_an_unconfigured_corpus_names_it(tmp_path):
     result = runner.invoke(app, ["ingest", "--name", "ghost", "--out", str(tmp_path / "m.parquet"),
                                  "--params", str(ROOT / "params.yaml")])

@@ -74,8 +74,48 @@ def test_folder_corpus_with_corpus_name_prefix(tmp_path, write_wav):
 
 
 def test_missing_root_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="is not a folder"):
+    with pytest.raises(FileNotFoundError, match="root folder .*absent does not exist"):
         ingest_corpus(tmp_path / "absent", "ravdess", LABELS["ravdess"])
+
+
+def test_root_without_audio_is_an_error_naming_it(tmp_path):
+    """A mistyped root (a folder of text files, or one holding only a `..` link) is an error, not an empty table."""
+    from ser.corpora import CorpusRootError
+
+    root = tmp_path / "notes"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "readme.txt").write_text("no audio here")
+    (root / "up").symlink_to("..")
+    with pytest.raises(CorpusRootError, match=f"no audio files .* under root folder {root}"):
+        ingest_corpus(root, "folder", LABELS["folder"])
+
+
+def test_etc_is_not_a_corpus():
+    from ser.corpora import CorpusRootError
+
+    if not Path("/etc").is_dir():
+        pytest.skip("no /etc here")
+    if any(p.suffix.lower() in (".wav", ".flac", ".ogg") for p in Path("/etc").rglob("*")):
+        pytest.skip("this /etc holds audio")
+    with pytest.raises(CorpusRootError, match="under root folder /etc"):
+        ingest_corpus("/etc", "folder", LABELS["folder"])
+
+
+def test_symlink_loop_root_says_symlink_loop(tmp_path):
+    from ser.corpora import CorpusRootError
+
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(CorpusRootError, match="symlink loop") as info:
+        ingest_corpus(tmp_path / "a", "folder", LABELS["folder"])
+    assert "does not exist" not in str(info.value)
+
+
+def test_file_as_root_is_not_a_folder(tmp_path, write_wav):
+    from ser.corpora import CorpusRootError
+
+    with pytest.raises(CorpusRootError, match="is not a folder"):
+        ingest_corpus(write_wav(tmp_path / "one.wav"), "folder", LABELS["folder"])
 
 
 @pytest.mark.shared

@@ -60,11 +60,11 @@ def test_predict_folder_and_bad_file_gives_error_row(svc_model, corpus, tmp_path
     assert [Path(r["path"]).name for r in rows] == ["spk01_angry_01.wav", "spk01_angry_02.wav", "bad.wav"]
     good, broken = rows[:2], rows[2]
     for r in good:
-        assert r["error"] == "" and r["emotion"] in EMOTIONS
+        assert r["error"] == "" and r["status"] == "ok" and r["emotion"] in EMOTIONS
         probs = [r[c] for c in PROB_COLUMNS]
         assert math.isclose(sum(probs), 1.0, abs_tol=1e-6)
         assert r["confidence"] == max(probs) and r["emotion"] == EMOTIONS[int(np.argmax(probs))]
-    assert broken["error"].startswith(str(bad)) and "unreadable" in broken["error"]
+    assert broken["error"].startswith(str(bad)) and "unreadable" in broken["error"] and broken["status"] == "error"
     assert broken["emotion"] is None and all(broken[c] is None for c in PROB_COLUMNS)
     assert "error" in flat(result.output) and "1 of 3 file(s) could not be read" in flat(result.output)
 
@@ -79,7 +79,8 @@ def test_out_formats_hold_the_same_predictions(svc_model, corpus, tmp_path):
         frames[suffix] = {"csv": pd.read_csv, "parquet": pd.read_parquet,
                           "json": lambda p: pd.read_json(p, orient="records")}[suffix](out)
     for df in frames.values():
-        assert list(df.columns) == ["path", "emotion", "confidence", *PROB_COLUMNS, "group", "normalised_by", "error"]
+        assert list(df.columns) == ["path", "emotion", "confidence", *PROB_COLUMNS, "group", "normalised_by", "status",
+                                  "error"]
         assert len(df) == 5
         np.testing.assert_allclose(df[PROB_COLUMNS].to_numpy(float),
                                    frames["parquet"][PROB_COLUMNS].to_numpy(float), atol=1e-9)
@@ -187,6 +188,28 @@ def test_predict_segments_ungrouped_equals_single_calls(svc_model, long_wav):
         s, e = int(round(a["start_s"][i] * 16000)), int(round(a["end_s"][i] * 16000))
         np.testing.assert_allclose(a.loc[i, PROB_COLUMNS].to_numpy(float),
                                    predict_array(artifact, normalise_window(artifact, audio[s:e])), atol=1e-9)
+
+
+def test_predict_cli_reports_no_speech_apart_from_unreadable_files(svc_model, corpus, tmp_path):
+    import soundfile as sf
+
+    _, model = svc_model
+    tone = tmp_path / "tone.wav"
+    t = np.arange(32000) / 16000
+    sf.write(tone, 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
+    one_hz = tmp_path / "one_hz.wav"
+    sf.write(one_hz, np.linspace(-0.5, 0.5, 10), 1, subtype="PCM_16")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF this is not audio")
+    speech = sorted((corpus / "spk01" / "angry").glob("*.wav"))[0]
+    out = tmp_path / "p.csv"
+    result = invoke("predict", speech, tone, one_hz, bad, "--model", model, "--out", out)
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert df["status"].tolist() == ["ok", "no_speech", "no_speech", "error"]
+    assert df["emotion"].isna().tolist() == [False, True, True, True]
+    text = flat(result.output)
+    assert "1 of 4 file(s) could not be read" in text and "2 file(s) with no speech detected" in text
 
 
 def test_predict_exits_1_when_every_file_failed_and_names_rows_by_file(svc_model, corpus, tmp_path):

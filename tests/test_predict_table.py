@@ -58,3 +58,15 @@ def test_exit_code_is_1_only_when_every_file_failed():
     # a timeline: several windows of one file count as one file
     windows = frame([FILES[0]] * 4 + [FILES[1]], ["", "", "", "", "empty"])
     assert failed_files(windows) == (1, 2) and exit_code(windows) == 0
+
+
+def test_no_speech_rows_are_not_read_errors_but_nothing_predicted_still_exits_1():
+    df = frame(FILES, ["", "no speech detected: 0.00 s of voice", "bad header"])
+    df["status"] = ["ok", "no_speech", "error"]
+    from ser.predict import no_speech_files
+
+    assert failed_files(df) == (1, 3) and no_speech_files(df) == 1 and exit_code(df) == 0
+    assert table_rows(df)[1][1] == "no speech"
+    quiet = frame(FILES[:2], ["no speech detected: silence", "no speech detected: silence"])
+    quiet["status"] = "no_speech"
+    assert failed_files(quiet) == (0, 2) and exit_code(quiet) == 1

@@ -48,6 +48,12 @@ def clip(tiny_features) -> bytes:
     return next((root / "spk01" / "happy").glob("*.wav")).read_bytes()
 
 
+@pytest.fixture(scope="module")
+def speech(clip) -> np.ndarray:
+    """The demo clip as float32 samples at 16 kHz (re-encoded in other formats and rates below)."""
+    return sf.read(io.BytesIO(clip), dtype="float32")[0]
+
+
 def encode(audio: np.ndarray, fmt: str = "WAV", sr: int = 16000, subtype: str | None = None) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, audio, sr, format=fmt, subtype=subtype)
@@ -76,20 +82,69 @@ def test_good_upload(client, clip):
 
 @pytest.mark.parametrize("fmt,subtype,ctype", [("FLAC", None, "audio/flac"), ("OGG", "VORBIS", "audio/ogg"),
                                                ("WAV", "FLOAT", "application/octet-stream"), ("WAV", "PCM_16", None)])
-def test_other_formats_and_rates(client, fmt, subtype, ctype):
-    data = encode(noise(1.0, 22050), fmt, 22050, subtype)
+def test_other_formats_and_rates(client, speech, fmt, subtype, ctype):
+    import soxr
+
+    audio = soxr.resample(speech, 16000, 22050)
+    data = encode(audio, fmt, 22050, subtype)
     files = {"file": ("clip", data, ctype)} if ctype else {"file": ("clip", data)}
     r = client.post("/predict", files=files)
     assert r.status_code == 200, r.text
     check_prediction(r.json())
-    assert r.json()["duration_s"] == pytest.approx(1.0, abs=1e-3) and r.json()["group"] is None
+    assert r.json()["duration_s"] == pytest.approx(len(audio) / 22050, abs=1e-3) and r.json()["group"] is None
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "image/png", "application/json"])
+def test_the_bytes_decide_not_the_declared_type(client, clip, ctype):
+    """A real WAV declared as text is audio (README: judged by its bytes, not its name)."""
+    r = client.post("/predict", files={"file": ("notes.txt", clip, ctype)})
+    assert r.status_code == 200, r.text
+    check_prediction(r.json())
+
+
+def test_no_speech_gets_422_not_an_emotion(client):
+    t = np.arange(32000) / 16000
+    one_hz = io.BytesIO()
+    sf.write(one_hz, np.linspace(-0.5, 0.5, 10), 1, format="WAV", subtype="PCM_16")
+    cases = {"silence.wav": encode(np.zeros(32000, np.float32)),
+             "tone.wav": encode((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)),
+             "noise.wav": encode(noise(2.0)),
+             "one_hz.wav": one_hz.getvalue()}
+    for name, data in cases.items():
+        r = client.post("/predict", files={"file": (name, data, "audio/wav")})
+        assert r.status_code == 422, (name, r.text)
+        assert r.json()["detail"].startswith(f"{name}: no speech detected"), r.text
+    assert "1 Hz is under the 8000 Hz floor" in client.post(
+        "/predict", files={"file": ("one_hz.wav", cases["one_hz.wav"], "audio/wav")}).json()["detail"]
+
+
+def raw_upload(filename: bytes, data: bytes, field: bytes = b"file") -> dict:
+    """A hand-made multipart body, so the file name reaches the server byte for byte (NUL included)."""
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"" + field + b"\"; filename=\"" + filename + b"\"\r\n"
+            b"Content-Type: audio/wav\r\n\r\n" + data + b"\r\n--b--\r\n")
+    return {"content": body, "headers": {"content-type": "multipart/form-data; boundary=b"}}
+
+
+def test_file_names_are_sanitised_and_errors_carry_no_object_reprs(client, clip):
+    r = client.post("/predict", **raw_upload(b"../../etc/pa\x00ss\x07wd.wav", clip))
+    assert r.status_code == 200, r.text
+    assert r.json()["filename"] == "passwd.wav"
+    r = client.post("/predict", **raw_upload(b"..", clip))
+    assert r.json()["filename"] == "upload"
+    bad = b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(40)
+    r = client.post("/predict", **raw_upload(b"dir/../x\x00.wav", bad))
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and detail.startswith("x.wav: ") and "object at 0x" not in detail
+    assert "\x00" not in detail and "../" not in detail
+    r = client.post("/predict/batch", **raw_upload(b"a/../../b\x00.wav", bad, b"files"))
+    item = r.json()["results"][0]
+    assert item["filename"] == "b.wav" and "object at 0x" not in item["error"]
 
 
 def _bad_requests(clip: bytes) -> list[tuple[str, dict, int, str]]:
-    too_long = encode(noise(5.0))
+    too_long = encode(noise(5.0))  # refused from the header: what it holds does not matter
     return [
-        ("text content type", {"files": {"file": ("a.txt", b"hello", "text/plain")}}, 415, "is not audio"),
-        ("image content type", {"files": {"file": ("a.wav", clip, "image/png")}}, 415, "is not audio"),
+        ("text", {"files": {"file": ("a.txt", b"hello", "text/plain")}}, 415, "signature"),
         ("not audio bytes", {"files": {"file": ("a.wav", b"hello world, no audio", "audio/wav")}}, 415, "signature"),
         ("mp3 bytes", {"files": {"file": ("a.mp3", b"ID3\x04\x00" + bytes(200), "audio/mpeg")}}, 415, "signature"),
         ("corrupt wav", {"files": {"file": ("a.wav", b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(40), "audio/wav")}},
@@ -152,8 +207,9 @@ def test_batch_reports_per_file_results(client, clip):
     assert r.status_code == 200, r.text
     body = r.json()
     assert [i["filename"] for i in body["results"]] == ["good.wav", "bad.wav", "big.wav", "noise.flac"]
-    assert [i["status"] for i in body["results"]] == [200, 415, 413, 200]
-    assert body["ok"] == 2 and body["failed"] == 2 and body["model"] == "svc"
+    assert [i["status"] for i in body["results"]] == [200, 415, 413, 422]
+    assert body["ok"] == 1 and body["failed"] == 3 and body["model"] == "svc"
+    assert "no speech detected" in body["results"][3]["error"] and body["results"][3]["result"] is None
     good = body["results"][0]["result"]
     check_prediction(good)
     single = client.post("/predict", files={"file": ("good.wav", clip, "audio/wav")}).json()
@@ -166,8 +222,8 @@ def test_batch_reports_per_file_results(client, clip):
     assert r.status_code == 422 and "no `files` field" in r.json()["detail"]
 
 
-def test_concurrent_requests_all_succeed(client, clip):
-    data = [clip, encode(noise(1.5)), encode(noise(0.7), "FLAC")]
+def test_concurrent_requests_all_succeed(client, clip, speech):
+    data = [clip, encode(speech, "WAV", subtype="FLOAT"), encode(speech[: len(speech) // 2 + 4000], "FLAC")]
 
     def call(i: int) -> dict:
         r = client.post("/predict", files={"file": (f"{i}.wav", data[i % 3], "audio/wav")})

@@ -91,20 +91,53 @@ def test_block_size_does_not_change_predictions(svc, recording):
     np.testing.assert_allclose(results[0], results[2], atol=1e-12)
 
 
-def test_short_stream_flushes_one_prediction_and_silence_is_skipped(svc):
+def _voiced(audio: np.ndarray, n: int) -> np.ndarray:
+    """The first n samples of `audio` (on a 0.1 s grid) that the speech gate accepts."""
+    from ser.vad import detect_speech
+
+    for start in range(0, len(audio) - n, SR // 10):
+        if detect_speech(audio[start:start + n], SR).speech:
+            return audio[start:start + n].copy()
+    raise AssertionError("no voiced stretch in the recording")
+
+
+def test_short_stream_flushes_one_prediction_and_silence_is_skipped(svc, recording):
     artifact, _ = svc
+    loud = _voiced(recording[1], 8000)
     sp = StreamPredictor(artifact, window_s=3.0, hop_s=1.0)
-    rng = np.random.default_rng(1)
-    stats = sp.run([rng.standard_normal(8000).astype(np.float32) * 0.1])
+    stats = sp.run([loud])
     assert stats.windows == 1 and sp.events[0].end_s == 0.5 and sp.events[0].proba.sum() == pytest.approx(1)
 
     sp = StreamPredictor(artifact, window_s=0.5, hop_s=0.5, smoothing=0.5, silence_dbfs=-50)
-    loud = rng.standard_normal(8000).astype(np.float32) * 0.1
     sp.run([loud, np.zeros(8000, np.float32), loud * 1e-4, loud])
-    silent = [e.silent for e in sp.events]
-    assert silent == [False, True, True, False]
+    assert [e.silent for e in sp.events] == [False, True, True, False]
+    assert [e.state for e in sp.events] == ["speech", "silent", "silent", "speech"]
     assert sp.events[1].emotion is None and np.array_equal(sp.events[1].smoothed, sp.events[0].smoothed)
-    assert sp.stats.silent == 2
+    assert sp.stats.silent == 2 and sp.stats.no_speech == 0
+
+
+def test_tones_and_noise_in_a_stream_are_no_speech(svc, recording):
+    """A loud tone or noise is not silence, but no voice either: state no_speech, no emotion, history untouched."""
+    artifact, _ = svc
+    loud = _voiced(recording[1], SR)
+    t = np.arange(SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    noise = (0.1 * np.random.default_rng(5).standard_normal(SR)).astype(np.float32)
+    sp = StreamPredictor(artifact, window_s=1.0, hop_s=1.0, smoothing=0.5, silence_dbfs=-50)
+    sp.run([loud, tone, noise, loud])
+    assert [e.state for e in sp.events] == ["speech", "no_speech", "no_speech", "speech"]
+    assert [e.emotion is None for e in sp.events] == [False, True, True, False]
+    assert not sp.events[1].proba.any() and np.array_equal(sp.events[2].smoothed, sp.events[0].smoothed)
+    assert sp.stats.no_speech == 2 and sp.events[1].as_row()["state"] == "no_speech"
+
+
+def test_file_source_refuses_a_one_hertz_file(tmp_path):
+    from ser.vad import NoSpeech
+
+    path = tmp_path / "one_hz.wav"
+    sf.write(path, np.linspace(-0.5, 0.5, 10), 1, subtype="PCM_16")
+    with pytest.raises(NoSpeech, match="1 Hz is under the 8000 Hz floor"):
+        list(file_source(path, sample_rate=SR))
 
 
 def test_file_source_resamples_and_reports_bad_files(tmp_path):
@@ -231,3 +264,17 @@ def test_listen_cli_from_a_fake_microphone(svc, tmp_path, monkeypatch):
     assert len(rows) == 3 and rows["end_s"].tolist() == [1.0, 1.5, 2.0]  # stops after --seconds of audio
     r = CliRunner().invoke(app, ["listen", "--model", str(model), "--device", "7", "--params", str(tmp_path / "n.yaml")])
     assert r.exit_code == 1 and "no input device matches 7" in flat(r.output)
+
+
+def test_listen_cli_says_no_speech_for_a_tone(svc, tmp_path):
+    _, model = svc
+    path = tmp_path / "tone.wav"
+    t = np.arange(3 * SR) / SR
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t), SR)
+    out = tmp_path / "tone.csv"
+    r = CliRunner().invoke(app, ["listen", "--file", str(path), "--model", str(model), "--window", "1", "--hop", "1",
+                                 "--out", str(out), "--params", str(tmp_path / "absent.yaml")])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    assert df["state"].tolist() == ["no_speech"] * 3 and df["emotion"].isna().all()
+    assert "3 without speech" in flat(r.output)

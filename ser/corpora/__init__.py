@@ -8,9 +8,9 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from ser.corpora.base import Corpus, Excluded, Quarantine, SchemeError, Utterance
+from ser.corpora.base import Corpus, CorpusRootError, Excluded, Quarantine, SchemeError, Utterance, check_root
 
-__all__ = ["Corpus", "Excluded", "Quarantine", "SchemeError", "Utterance", "REGISTRY", "get", "detect"]
+__all__ = ["Corpus", "CorpusRootError", "Excluded", "Quarantine", "SchemeError", "Utterance", "REGISTRY", "get", "detect"]
 
 REGISTRY: dict[str, type[Corpus]] = {}
 

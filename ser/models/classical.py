@@ -11,7 +11,8 @@ import inspect
 from pathlib import Path
 from typing import Any, ClassVar
 
-import joblib
+import json
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
@@ -29,7 +30,25 @@ from sklearn.tree import DecisionTreeClassifier
 
 from ser.models.base import N_CLASSES, SerModel
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
+META_FILE = "model.json"
+LEGACY_PICKLE = "model.joblib"
+# Types beyond skops's built-in safe list that the estimators here need; nothing else is loaded.
+TRUSTED_TYPES = (
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.tree._tree.Tree",
+)
+
+
+class UntrustedModelError(ValueError):
+    """A stored model that would need a type outside TRUSTED_TYPES (or a pickle) to load."""
 
 
 class SklearnModel(SerModel):
@@ -99,23 +118,40 @@ class SklearnModel(SerModel):
         return out
 
     def save(self, folder: Path) -> list[Path]:
+        """The estimator as skops (no pickle), its kind, params, seed and classes as JSON."""
+        import skops.io as sio
+
         if self.estimator is None:
             raise RuntimeError(f"{self.kind}: save before fit")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / MODEL_FILE
-        joblib.dump({"kind": self.kind, "params": self.params, "seed": self.seed,
-                     "classes": self.classes_, "estimator": self.estimator}, path)
-        return [path]
+        path, meta_path = folder / MODEL_FILE, folder / META_FILE
+        sio.dump(self.estimator, path)
+        meta = {"kind": self.kind, "params": self.params, "seed": self.seed,
+                "classes": [int(c) for c in self.classes_]}
+        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+        return [path, meta_path]
 
     @classmethod
     def load(cls, folder: Path, params: dict[str, Any] | None = None) -> SklearnModel:
-        blob = joblib.load(Path(folder) / MODEL_FILE)
-        if blob.get("kind") != cls.kind:
-            raise ValueError(f"{folder} holds a {blob.get('kind')!r} model, not {cls.kind!r}")
-        model = cls(params if params is not None else blob["params"], seed=blob["seed"])
-        model.estimator = blob["estimator"]
-        model.classes_ = np.asarray(blob["classes"], dtype=int)
+        """Load with skops's safe loader: types outside its defaults and TRUSTED_TYPES are refused, never run."""
+        import skops.io as sio
+
+        folder = Path(folder)
+        path = folder / MODEL_FILE
+        if not path.is_file() and (folder / LEGACY_PICKLE).is_file():
+            raise UntrustedModelError(f"{folder / LEGACY_PICKLE} is a pickle (loading it could run any code); "
+                                      "retrain to store the model as skops")
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("kind") != cls.kind:
+            raise ValueError(f"{folder} holds a {meta.get('kind')!r} model, not {cls.kind!r}")
+        unknown = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+        if unknown:
+            raise UntrustedModelError(f"{path} needs types outside the trusted list: {', '.join(unknown)}; refused")
+        estimator = sio.load(path, trusted=list(TRUSTED_TYPES))
+        model = cls(params if params is not None else meta["params"], seed=meta["seed"])
+        model.estimator = estimator
+        model.classes_ = np.asarray(meta["classes"], dtype=int)
         return model
 
 

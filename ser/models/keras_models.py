@@ -289,7 +289,8 @@ class KerasModel(SerModel):
         merged["input_shape"] = meta["input_shape"]
         model = cls(merged, seed=meta["seed"])
         configure_threads()
-        model.model = keras.models.load_model(folder / MODEL_FILE, compile=False)
+        # safe_mode refuses Lambda layers and other deserialised code: a .keras file is data only
+        model.model = keras.models.load_model(folder / MODEL_FILE, compile=False, safe_mode=True)
         model.classes_seen = meta.get("classes_seen")
         return model
 

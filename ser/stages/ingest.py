@@ -24,8 +24,7 @@ def _jobs(params: Params, name: str | None, root: Path | None, corpus: str | Non
     else:
         if root is None:
             raise StageError("give --root DIR (or --name of a corpus in params.yaml)")
-        if not root.is_dir():
-            raise StageError(f"corpus folder {root} does not exist")
+        _check_root(root, "")
         found = [(corpus, root)] if corpus else registry.detect(root)
         if not found:
             raise StageError(f"no known corpus layout under {root}; pass --corpus (one of: "
@@ -38,9 +37,18 @@ def _jobs(params: Params, name: str | None, root: Path | None, corpus: str | Non
                 raise StageError(f"no label map labels.{fmt} in params.yaml")
             jobs.append((fmt, fmt, sub, {}, params.labels[fmt]))
     for job_name, _, job_root, _, _ in jobs:
-        if not Path(job_root).is_dir():
-            raise StageError(f"corpus {job_name}: root folder {job_root} does not exist")
+        _check_root(Path(job_root), job_name)
     return jobs
+
+
+def _check_root(root: Path, name: str) -> None:
+    """StageError naming the root: missing, a symlink loop, or not a folder (ser.corpora.check_root)."""
+    from ser.corpora import CorpusRootError, check_root
+
+    try:
+        check_root(root, name)
+    except CorpusRootError as err:
+        raise StageError(str(err)) from None
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -61,11 +69,16 @@ def main(params: Params, out: Path, name: str | None = None, root: Path | None =
     from ser.ingest import concat, ingest_corpus, summary
     from ser.io import write_json, write_parquet
 
+    from ser.corpora import CorpusRootError
+
     jobs = _jobs(params, name, root, corpus)
     results = []
     with progress() as bar:
         for job_name, fmt, job_root, options, labels in jobs:
-            n = sum(1 for _ in registry.get(fmt)(job_root, options).files())
+            try:  # zero audio files under a configured root is an error naming it, not an empty table
+                n = sum(1 for _ in registry.get(fmt)(job_root, options).files())
+            except CorpusRootError as err:
+                raise StageError(str(err)) from None
             task = bar.add_task(f"ingest {job_name} ({fmt})", total=n)
             results.append(ingest_corpus(
                 job_root, fmt, labels, name=job_name, options=options,

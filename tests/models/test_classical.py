@@ -85,14 +85,15 @@ def test_class_absent_from_training_gets_zero(kind, data):
     assert 3 not in set(model.predict(x))
 
 
-@pytest.mark.parametrize("kind", ["random_forest", "svc", "gradient_boosting"])
+@pytest.mark.parametrize("kind", ["random_forest", "svc", "gradient_boosting", "knn", "mlp", "bagging", "adaboost",
+                                  "decision_tree", "logistic"])
 def test_save_load_roundtrip(kind, data, tmp_path):
     x, y = data
-    spec = {"kind": kind, "n_estimators": 20} if kind == "random_forest" else {"kind": kind}
+    spec = {"kind": kind, "n_estimators": 20} if kind in ("random_forest", "bagging") else {"kind": kind}
     model = build_model(spec, seed=5, training={})
     model.fit(x, y)
     files = model.save(tmp_path / "m")
-    assert [f.name for f in files] == ["model.joblib"] and files[0].is_file()
+    assert [f.name for f in files] == ["model.skops", "model.json"] and all(f.is_file() for f in files)
     again = load_model(kind, tmp_path / "m", spec)
     assert again.kind == kind and again.params == model.params and again.seed == 5
     np.testing.assert_allclose(again.predict_proba(x), model.predict_proba(x), atol=1e-6)
@@ -224,3 +225,35 @@ def test_importing_models_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_load_refuses_a_type_outside_the_trusted_list(data, tmp_path, monkeypatch):
+    """A stored model needing a type nobody listed is refused before anything is constructed."""
+    import ser.models.classical as classical
+
+    x, y = data
+    model = build_model({"kind": "decision_tree"}, seed=0)
+    model.fit(x, y)
+    model.save(tmp_path)
+    monkeypatch.setattr(classical, "TRUSTED_TYPES", ())
+    with pytest.raises(classical.UntrustedModelError, match="sklearn.tree._tree.Tree"):
+        load_model("decision_tree", tmp_path)
+
+
+def test_load_refuses_a_pickle_and_never_runs_it(tmp_path):
+    """An old joblib artefact is refused by name; its payload (which would write a file) never runs."""
+    import pickle
+
+    from ser.models.classical import UntrustedModelError
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "model.joblib").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(UntrustedModelError, match="pickle"):
+        load_model("svc", tmp_path)
+    assert not marker.exists()
+
