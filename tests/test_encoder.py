@@ -281,3 +281,40 @@ def test_detokenize_handles_spaces_and_bytes():
     assert detokenize(["ĠKids", "Ġare", "."]) == "Kids are."
     assert detokenize(["Ã©"]) == "é"
 
+
+
+def test_threads_share_the_cores_between_workers(monkeypatch):
+    monkeypatch.setattr(encoder, "available_cores", lambda: 8)
+    assert encoder.effective_threads(EncoderConfig(threads=3)) == 3
+    assert encoder.effective_threads(EncoderConfig(), workers=2) == 4
+    monkeypatch.setattr(encoder, "_WORKERS", 1)
+    encoder.set_workers(16)
+    assert encoder.effective_threads(EncoderConfig()) == 1  # never 0
+    encoder.set_workers(1)
+    assert encoder.effective_threads(EncoderConfig()) == 8
+
+
+def test_feature_config_appends_encoder_columns_after_the_pooled_ones():
+    weights_or_skip()
+    from ser.features import FeatureConfig, extract_pooled_vector, pooled_feature_names
+
+    plain = FeatureConfig()
+    cfg = FeatureConfig.from_params({"encoder": {"pad_s": 5, "threads": 1}})
+    assert cfg.encoder == EncoderConfig(pad_s=5, threads=1)
+    names = pooled_feature_names(cfg)
+    assert names[: len(pooled_feature_names(plain))] == pooled_feature_names(plain)
+    assert names[-768:] == encoder_names(cfg.encoder)
+    clip = speechlike(1.2, 4)
+    vec = extract_pooled_vector(clip, cfg)
+    assert vec.shape == (len(names),) and vec.dtype == np.float32
+    np.testing.assert_array_equal(vec[:-768], extract_pooled_vector(clip, plain))
+    np.testing.assert_allclose(vec[-768:], extract_encoder([clip], SR, cfg.encoder)[0], atol=1e-6)
+    # the signature follows what changes values, not threads or batch size
+    assert FeatureConfig.from_params(cfg.to_dict()) == cfg
+    same = FeatureConfig.from_params({"encoder": {"pad_s": 5, "threads": 2, "batch_size": 1}})
+    assert same.config_hash() == cfg.config_hash() != plain.config_hash()
+    assert FeatureConfig.from_params({"encoder": {"pad_s": 10}}).config_hash() != cfg.config_hash()
+    with pytest.raises(ValueError, match="features.encoder: needs audio.sample_rate 16000"):
+        FeatureConfig.from_params({"sample_rate": 22050, "encoder": {}})
+    with pytest.raises(ValueError, match="features.encoder.pad_s"):
+        FeatureConfig.from_params({"encoder": {"pad_s": 3}})
