@@ -227,7 +227,7 @@ class Engine:
                 self.memo[key] = (z["proba"], float(z["seconds"]))
             return self.memo[key]
         from ser.models import build_model
-        from ser.normalize import GroupNormalizer
+        from ser.speaker_norm import GroupNormalizer
         from ser.train import balanced_weights
 
         start = time.perf_counter()
@@ -489,7 +489,7 @@ def stats_size_curve(eng: Engine, cands: list[Cand], ks: tuple[int, ...] = (2, 3
     `draws` times) instead of all: how many clips a group needs before its own statistics beat the
     training fallback (what `normalize.min_group_size` decides at prediction time)."""
     from ser.models import build_model
-    from ser.normalize import GroupNormalizer
+    from ser.speaker_norm import GroupNormalizer
     from ser.train import balanced_weights
 
     cols = [*[f"k={k}" for k in ks], "all clips", "fallback (global)"]
@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
               "shared corpora first (or pass --features DIR --manifest FILE --corpora-root DIR).", file=sys.stderr)
         return 2
 
-    from ser.featurize import FeatureSettings
+    from ser.feature_table import FeatureSettings
     from ser.features import limit_blas_threads, pooled_feature_names
     from ser.train import load_table
 
@@ -562,8 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter()
     params = load_params(args.params, args.features)
     settings = FeatureSettings.from_params(params)
-    tab = load_table(args.features, "pooled", settings.features)
     manifest = pd.read_parquet(args.manifest)
+    tab = load_table(args.features, "pooled", settings.features, manifest)
     eg, _ = egemaps_matrix(tab.meta, manifest, args.corpora_root, params, args.feature_set, args.cache)
     drift = check_augmented_alignment(tab.x, tab.meta, manifest, args.corpora_root, params, settings)
     names = pooled_feature_names(settings.features)

@@ -18,9 +18,9 @@ import numpy as np
 from ser import EMOTIONS
 from ser.features import FeatureConfig
 from ser.io import replace_path
-from ser.normalize import GroupNormalizer
+from ser.speaker_norm import GroupNormalizer
 
-MANIFEST = "artifact.json"
+ARTIFACT_FILE = "artifact.json"
 SCALER = "scaler.npz"
 CARD = "card.md"
 
@@ -69,7 +69,7 @@ class Artifact:
                 "feature_params": self.features.to_dict(), "feature_hash": self.features.config_hash(),
                 "audio": self.audio, "normalize": self.scaler.config(), "info": self.info, "files": files,
             }
-            (tmp / MANIFEST).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+            (tmp / ARTIFACT_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
             replace_path(tmp, folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -78,9 +78,9 @@ class Artifact:
 
 def read_meta(folder: Path | str) -> dict[str, Any]:
     folder = Path(folder)
-    path = folder / MANIFEST
+    path = folder / ARTIFACT_FILE
     if not path.is_file():
-        raise ArtifactError(f"{folder} is not a model artefact (no {MANIFEST})")
+        raise ArtifactError(f"{folder} is not a model artefact (no {ARTIFACT_FILE})")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -109,7 +109,7 @@ def load_artifact(folder: Path | str, expected_features: FeatureConfig | None = 
                             "retrain or predict with the model's own params")
     model = load_model(meta["kind"], folder, meta["model_params"])
     with np.load(folder / SCALER) as arrays:
-        scaler = GroupNormalizer.from_arrays(dict(arrays), meta.get("normalize", {"mode": "none", "min_group_size": 5}))
+        scaler = GroupNormalizer.from_arrays(dict(arrays), meta.get("normalize", {"mode": "none", "min_group_size": 10}))
     return Artifact(name=meta["name"], model=model, scaler=scaler, features=features,
                     audio=meta["audio"], info=meta["info"])
 

@@ -13,10 +13,10 @@ from typing import BinaryIO, Literal, Union
 import numpy as np
 import soundfile as sf
 
-__all__ = ["AudioError", "AudioInfo", "AudioSource", "NORMALIZE_MODES", "decode", "load_audio", "probe", "sha1_file"]
+__all__ = ["AudioError", "AudioInfo", "AudioSource", "AUDIO_NORMALIZE_MODES", "decode", "load_audio", "probe", "sha1_file"]
 
 AudioSource = Union[str, os.PathLike, BinaryIO]
-NORMALIZE_MODES: tuple[str, ...] = ("none", "peak", "rms")
+AUDIO_NORMALIZE_MODES: tuple[str, ...] = ("none", "peak", "rms")
 
 # A clip whose peak is at or below -120 dBFS is digital silence: normalising it would only amplify
 # dither/noise into a loud signal (or divide by zero), so it is returned unscaled.
@@ -181,8 +181,8 @@ def _load(
 ) -> np.ndarray:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    if normalize not in NORMALIZE_MODES:
-        raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {normalize!r}")
+    if normalize not in AUDIO_NORMALIZE_MODES:
+        raise ValueError(f"normalize must be one of {AUDIO_NORMALIZE_MODES}, got {normalize!r}")
     if trim_db is not None and not trim_db > 0:
         raise ValueError(f"trim_db must be positive (dB below peak) or None, got {trim_db!r}")
     if min_duration_s < 0:

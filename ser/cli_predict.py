@@ -8,21 +8,18 @@ import typer
 from rich.table import Table
 
 from ser import EMOTIONS
-
-
-def _cli():
-    from ser import cli
-
-    return cli
+from ser.console import console, fail, progress, stdout
 
 
 def _fail(message: str) -> None:
-    _cli()._fail(message)
+    fail(message)
 
 
 def _load(model: Path):
-    from ser.artifact import ArtifactError, load_artifact
+    from ser.artifact import ARTIFACT_FILE, ArtifactError, load_artifact
 
+    if not (model / ARTIFACT_FILE).is_file() and not model.exists():
+        _fail(f"no model found at {model}; run `make run` or pass --model")
     try:
         return load_artifact(model)
     except (ArtifactError, FileNotFoundError) as err:
@@ -69,7 +66,7 @@ def _timeline_table(df, title: str) -> Table:
 
 
 def predict(
-    paths: Annotated[list[Path], typer.Argument(help="audio files or folders")],
+    paths: Annotated[list[Path], typer.Argument(help="audio files or folders", metavar="PATH...", show_default=False)],
     model: Annotated[Path, typer.Option(help="model artefact folder")] = Path("models/best"),
     out: Annotated[Optional[Path], typer.Option(help="write predictions to .csv, .parquet or .json")] = None,
     plot: Annotated[Optional[Path], typer.Option(
@@ -98,16 +95,16 @@ def predict(
     files = expand_paths(paths)
     if not files:
         _fail("no audio files found in the given paths")
-    with _cli()._progress() as progress:
-        task = progress.add_task("predict", total=len(files))
-        tick = lambda: progress.advance(task)  # noqa: E731
+    with progress() as bar:
+        task = bar.add_task("predict", total=len(files))
+        tick = lambda: bar.advance(task)  # noqa: E731
         if segment is None:
             df = predict_files(artifact, files, on_file=tick, group_by=group_by)
         else:
             df = predict_files_segments(artifact, files, segment, hop, on_file=tick, group=group_by != "none")
     if out:
         write_table(df, out)
-        _cli().console.print(f"wrote {len(df)} {'windows' if segment else 'predictions'} to {out}")
+        console.print(f"wrote {len(df)} {'windows' if segment else 'predictions'} to {out}")
     if plot:
         from ser.predict_plots import plot_radars, plot_timeline
 
@@ -115,18 +112,18 @@ def predict(
             plot_radars(df, plot, title=f"emotion probabilities ({artifact.name})")
         else:
             plot_timeline(df, plot, title=f"emotion over time ({artifact.name}, {segment:g}-s windows)")
-        _cli().console.print(f"wrote {plot}")
+        console.print(f"wrote {plot}")
     limit = 50 if segment is None else 200
     if segment is None:
-        _cli().stdout.print(_files_table(df, f"predictions ({artifact.name})"))
+        stdout.print(_files_table(df, f"predictions ({artifact.name})"))
     else:
         hop_s = segment if hop is None else hop
-        _cli().stdout.print(_timeline_table(df, f"timeline ({artifact.name}, window {segment:g} s, hop {hop_s:g} s)"))
+        stdout.print(_timeline_table(df, f"timeline ({artifact.name}, window {segment:g} s, hop {hop_s:g} s)"))
     if len(df) > limit:
-        _cli().stdout.print(f"... {len(df) - limit} more rows" + (f" in {out}" if out else " (use --out)"))
+        stdout.print(f"... {len(df) - limit} more rows" + (f" in {out}" if out else " (use --out)"))
     bad = df.drop_duplicates("path")["error"].astype(bool).sum()
     if bad:
-        _cli().console.print(f"[yellow]{int(bad)} file(s) could not be read (see the error column)")
+        console.print(f"[yellow]{int(bad)} file(s) could not be read (see the error column)")
 
 
 # -- listen ------------------------------------------------------------------------------------------
@@ -191,7 +188,6 @@ def listen(
 
     from ser.stream import MicError, StreamPredictor, file_source, import_sounddevice, input_devices, mic_source, stream_settings
 
-    console = _cli().console
     if list_devices:
         try:
             inputs = input_devices()
@@ -204,7 +200,7 @@ def listen(
             table.add_column(col)
         for d in inputs:
             table.add_row(str(d["index"]), d["name"], str(d["channels"]), f"{d['default_samplerate']:g}")
-        _cli().stdout.print(table)
+        stdout.print(table)
         return
     _check_suffix(out, (".csv", ".parquet", ".json"), "--out")
     raw = {}
@@ -302,8 +298,8 @@ def serve(
     import uvicorn
 
     if host not in ("127.0.0.1", "localhost", "::1"):
-        _cli().console.print(f"[yellow]binding {host}: the API has no authentication; anyone who can reach it can use it")
-    _cli().console.print(f"serving {model} on http://{host}:{port} (docs: /docs, spec: /openapi.json)")
+        console.print(f"[yellow]binding {host}: the API has no authentication; anyone who can reach it can use it")
+    console.print(f"serving {model} on http://{host}:{port} (docs: /docs, spec: /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
@@ -327,9 +323,9 @@ def export(
         result = export_artifact(model, out, fmt, tolerance=tolerance, n_inputs=inputs)
     except (ExportError, ArtifactError) as err:
         _fail(str(err))
-    _cli().stdout.print(f"parity on {result.n_inputs} inputs: max |exported - keras| = {result.max_abs_diff:.3g} "
+    stdout.print(f"parity on {result.n_inputs} inputs: max |exported - keras| = {result.max_abs_diff:.3g} "
                         f"(tolerance {result.tolerance:g})")
-    _cli().console.print(f"wrote {result.format} to {result.path} ({result.size_bytes / 1024:.0f} KiB)")
+    console.print(f"wrote {result.format} to {result.path} ({result.size_bytes / 1024:.0f} KiB)")
 
 
 def register(app: typer.Typer) -> None:

@@ -271,6 +271,17 @@ def _float(key: str, value: Any) -> float:
     return value
 
 
+def feature_config(params: Any) -> FeatureConfig:
+    """The FeatureConfig of typed params (`features` plus `audio.sample_rate`); a dict is validated first.
+
+    Its own checks (fmax vs Nyquist, contrast bands holding an STFT bin) run here, before any work.
+    """
+    from ser.params import Settings
+
+    p = Settings.coerce(params)
+    return FeatureConfig.from_params({**p.features.model_dump(), "sample_rate": p.audio.sample_rate})
+
+
 def limit_blas_threads(n_threads: int = 1) -> None:
     """Cap BLAS/OpenMP threads in this process (use in process-pool workers; see module docstring).
 

@@ -45,12 +45,6 @@ def write_parquet(df: pd.DataFrame, path: Path | str, metadata: dict[str, Any] |
     return Path(path)
 
 
-def read_parquet_metadata(path: Path | str) -> dict[str, Any]:
-    """The `ser.*` metadata written by `write_parquet`, decoded."""
-    meta = pq.read_schema(path).metadata or {}
-    return {k.decode()[4:]: json.loads(v) for k, v in meta.items() if k.startswith(b"ser.")}
-
-
 def write_text(text: str, path: Path | str) -> Path:
     """Write text atomically."""
     with atomic_path(path) as tmp:

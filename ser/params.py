@@ -1,4 +1,8 @@
-"""params.yaml as typed, validated settings: a bad value fails before any work, naming its key."""
+"""params.yaml as typed, validated settings: a bad value fails before any work, naming its key.
+
+Every section is typed here with extra keys forbidden; this is the one place defaults live. A stage
+loads the file once (`load_params`) and passes the typed `Params` (or one section of it) down.
+"""
 from __future__ import annotations
 
 import re
@@ -101,11 +105,147 @@ class ModelEntry(BaseModel):
         return value
 
 
-class TrainParams(BaseModel):
-    """Only what ties `train:` to other sections is checked here; `keras` and `fraction` are typed in ser.train."""
 
-    model_config = ConfigDict(extra="allow")
 
+class AudioParams(_Section):
+    """`audio:` one loader for every stage (ser.audio.load_audio)."""
+
+    sample_rate: int = Field(16000, ge=8000, le=96000)
+    trim_db: float | None = Field(None, gt=0)
+    normalize: Literal["none", "peak", "rms"] = "peak"
+    target_rms_dbfs: float = Field(-23.0, lt=0)
+    min_duration_s: float = Field(0.0, ge=0)
+
+
+class _Transform(_Section):
+    p: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for lo in [k for k in type(self).model_fields if k.startswith("min_")]:
+            hi = "max_" + lo.removeprefix("min_")
+            if hi in type(self).model_fields and getattr(self, lo) > getattr(self, hi):
+                raise ValueError(f"{lo} ({getattr(self, lo)}) must not exceed {hi} ({getattr(self, hi)})")
+        return self
+
+
+class NoiseParams(_Transform):
+    min_snr_db: float = 10.0
+    max_snr_db: float = 30.0
+    colored: bool = True
+    min_f_decay: float = -6.0
+    max_f_decay: float = 6.0
+
+
+class PitchShiftParams(_Transform):
+    min_semitones: float = -2.0
+    max_semitones: float = 2.0
+
+
+class TimeStretchParams(_Transform):
+    min_rate: float = Field(0.9, gt=0)
+    max_rate: float = Field(1.1, gt=0)
+    leave_length_unchanged: bool = False
+
+
+class GainParams(_Transform):
+    min_db: float = -6.0
+    max_db: float = 6.0
+
+
+class ShiftParams(_Transform):
+    min_fraction: float = -0.1
+    max_fraction: float = 0.1
+    rollover: bool = True
+
+
+class AugmentParams(_Section):
+    """`augment:` training-split copies (ser.augment); a transform runs when present with p > 0."""
+
+    copies: int = Field(0, ge=0)
+    noise: NoiseParams | None = None
+    pitch_shift: PitchShiftParams | None = None
+    time_stretch: TimeStretchParams | None = None
+    gain: GainParams | None = None
+    shift: ShiftParams | None = None
+
+    def as_config(self) -> dict[str, Any]:
+        """The block as ser.augment reads it (only the keys params.yaml set, so chunk keys stay stable)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class FeaturesParams(_Section):
+    """`features:` (ser.features.FeatureConfig; the sample rate comes from `audio.sample_rate`)."""
+
+    n_fft: int = Field(512, ge=16)
+    hop_length: int = Field(160, ge=1)
+    win_length: int = Field(400, ge=1)
+    n_mfcc: int = Field(20, ge=1)
+    mfcc_deltas: bool = True
+    n_mels: int = Field(64, ge=1)
+    fmin: float = Field(50.0, ge=0)
+    fmax: float | None = Field(8000.0, gt=0)
+    n_chroma: int = Field(12, ge=0)
+    n_contrast_bands: int = Field(6, ge=0)
+    contrast_fmin: float = Field(200.0, gt=0)
+    stats: list[Literal["mean", "std", "min", "max", "median", "skew", "kurtosis"]] = Field(
+        default_factory=lambda: ["mean", "std"], min_length=1)
+    logmel_frames: int = Field(300, ge=1)
+    opensmile: Literal["eGeMAPSv02", "ComParE_2016"] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeaturesParams:
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length ({self.win_length}) must be at most n_fft ({self.n_fft})")
+        if self.n_mfcc > self.n_mels:
+            raise ValueError(f"n_mfcc ({self.n_mfcc}) must be at most n_mels ({self.n_mels})")
+        if len(set(self.stats)) != len(self.stats):
+            raise ValueError(f"stats lists a statistic twice: {self.stats}")
+        return self
+
+
+class ValidateRange(_Section):
+    min: float
+    max: float
+
+
+class ValidateParams(_Section):
+    """`validate:` thresholds of the Great Expectations suites (ser.validate)."""
+
+    duration_s: ValidateRange = Field(default_factory=lambda: ValidateRange(min=0.1, max=60.0))
+    sample_rate: ValidateRange = Field(default_factory=lambda: ValidateRange(min=8000, max=96000))
+    min_rows_per_class: int = Field(1, ge=0)
+    require_all_classes: bool = True
+    imbalance_warn_ratio: float = Field(3.0, ge=1)
+
+
+class SpeakerNormParams(_Section):
+    """`normalize:` per-speaker z-scoring of features (ser.speaker_norm), not the audio's `audio.normalize`."""
+
+    mode: Literal["none", "speaker"] = "speaker"
+    min_group_size: int = Field(10, ge=2)
+
+
+class KerasParams(_Section):
+    """`train.keras:` shared knobs of the Keras models."""
+
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["adam", "rmsprop", "sgd", "adagrad", "adadelta", "adamax", "nadam"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    early_stopping_patience: int | None = Field(6, ge=1)
+    reduce_lr_factor: float = Field(0.5, gt=0, lt=1)
+    reduce_lr_patience: int | None = Field(3, ge=1)
+    min_lr: float = Field(1e-5, ge=0)
+    threads: int | None = Field(None, ge=1)
+    verbose: int = Field(0, ge=0, le=2)
+
+
+class TrainParams(_Section):
+    """`train:` Keras knobs, the data-size fraction, and the models also scored leave-one-speaker-out."""
+
+    keras: KerasParams = Field(default_factory=KerasParams)
+    fraction: float = Field(1.0, gt=0, le=1)
     loso: list[str] = Field(default_factory=list)
 
 
@@ -123,24 +263,65 @@ class ScheduleParams(_Section):
         return value
 
 
+class PredictParams(_Section):
+    """`predict:` (optional) defaults of `ser listen`: window, hop and smoothing of the streaming predictor."""
+
+    window_s: float = Field(3.0, gt=0)
+    hop_s: float = Field(1.0, gt=0)
+    smoothing: float = Field(0.6, ge=0, le=1)
+
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-class Params(BaseModel):
-    """The whole params.yaml. Sections of later stages are typed where they are used."""
+class Settings(_Section):
+    """The sections library code reads (what a model and its features depend on); `Params` adds the corpora.
 
-    model_config = ConfigDict(extra="allow")
+    Library functions take a `Settings` (a `Params` is one); `Settings.coerce` turns a partial dict into one.
+    """
 
     seed: int = 42
+    audio: AudioParams = Field(default_factory=AudioParams)
+    augment: AugmentParams = Field(default_factory=AugmentParams)
+    features: FeaturesParams = Field(default_factory=FeaturesParams)
+    normalize: SpeakerNormParams = Field(default_factory=SpeakerNormParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
+    split: SplitParams = Field(default_factory=SplitParams)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @classmethod
+    def coerce(cls, params: Any) -> Settings:
+        """A Settings (or Params) as is; a mapping (whole params or a subset of sections) validated."""
+        if isinstance(params, Settings):
+            return params
+        fields = {f.alias or name for name, f in cls.model_fields.items()}
+        try:
+            return cls.model_validate({k: v for k, v in dict(params or {}).items() if k in fields})
+        except ValidationError as err:
+            raise ParamsError(f"bad values:\n{_format_error(err)}") from None
+
+    @model_validator(mode="after")
+    def _nyquist(self) -> Settings:
+        fmax, sr = self.features.fmax, self.audio.sample_rate
+        if fmax is not None and fmax > sr / 2:
+            raise ValueError(f"features.fmax ({fmax:g}) must be at most audio.sample_rate / 2 ({sr / 2:g})")
+        return self
+
+
+class Params(Settings):
+    """The whole params.yaml."""
+
     corpora: dict[str, CorpusEntry]
     demo: DemoParams = Field(default_factory=DemoParams)
     ingest: IngestParams = Field(default_factory=IngestParams)
     labels: dict[str, dict[str, str | None]]
-    split: SplitParams = Field(default_factory=SplitParams)
     runner: RunnerParams = Field(default_factory=RunnerParams)
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     train: TrainParams = Field(default_factory=TrainParams)
     schedule: ScheduleParams = Field(default_factory=ScheduleParams)
+    predict: PredictParams = Field(default_factory=PredictParams)
 
     @field_validator("corpora")
     @classmethod
@@ -191,6 +372,9 @@ class Params(BaseModel):
                 raise ValueError("split.test_corpora holds every corpus: nothing is left to train on")
         return self
 
+    def corpus_roots(self) -> dict[str, Path]:
+        return {name: Path(entry.root) for name, entry in self.corpora.items()}
+
     def label_map(self, corpus: str) -> dict[str, str | None]:
         """Raw label -> emotion (or None) for a configured corpus."""
         entry = self.corpora[corpus]
@@ -205,9 +389,33 @@ def _format_error(err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+_CACHE: dict[tuple[str, float], Params] = {}
+
+
 def load_params(path: Path | str = DEFAULT_PATH, overrides: dict[str, Any] | None = None) -> Params:
-    """Read and validate params.yaml; raise ParamsError naming the bad key."""
+    """Read and validate params.yaml once per process (again if the file changes); ParamsError names the bad key."""
     path = Path(path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns if path.is_file() else -1)
+    if overrides is None and key in _CACHE:
+        return _CACHE[key]
+    params = _load(path, overrides)
+    if overrides is None:
+        _CACHE[key] = params
+    return params
+
+
+def check_params(path: Path | str = DEFAULT_PATH) -> Params:
+    """`ser check`: every section, and every corpus root (but the demo corpus's, which a stage writes)."""
+    params = load_params(path)
+    missing = [f"  corpora.{name}.root: folder {entry.root} does not exist"
+               for name, entry in params.corpora.items()
+               if not Path(entry.root).is_dir() and Path(entry.root) != params.demo.out]
+    if missing:
+        raise ParamsError(f"{path} has bad values:\n" + "\n".join(missing))
+    return params
+
+
+def _load(path: Path, overrides: dict[str, Any] | None) -> Params:
     if not path.is_file():
         raise ParamsError(f"{path} not found: run from the project root or pass --params")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -29,7 +29,7 @@ from ser.artifact import Artifact
 from ser.audio import AudioError, load_audio
 from ser.corpora.base import AUDIO_EXTENSIONS
 from ser.features import extract_logmel, extract_pooled_vector
-from ser.normalize import RunningStats
+from ser.speaker_norm import RunningStats
 
 PROB_COLUMNS = [f"prob_{e}" for e in EMOTIONS]
 RESULT_COLUMNS = ["emotion", "confidence", *PROB_COLUMNS]

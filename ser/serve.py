@@ -56,7 +56,7 @@ from starlette.datastructures import FormData, UploadFile
 from ser import EMOTIONS
 from ser.artifact import Artifact, load_artifact, read_meta
 from ser.audio import AudioError, decode, probe
-from ser.normalize import RunningStats
+from ser.speaker_norm import RunningStats
 
 log = logging.getLogger("ser.serve")
 

@@ -149,6 +149,16 @@ def _stage_rows(repo: Path, lock: dict[str, Any], dvc_status: dict[str, Any] | N
     return rows
 
 
+def _dag(repo: Path) -> list[str]:
+    """Stage names in dvc.yaml order."""
+    import yaml
+
+    try:
+        return list((yaml.safe_load((repo / "dvc.yaml").read_text(encoding="utf-8")) or {}).get("stages") or {})
+    except (OSError, yaml.YAMLError):
+        return []
+
+
 def _headline(repo: Path) -> dict[str, Any]:
     best = _read_json(repo / BEST_METRICS)
     loso: dict[str, Any] = {}
@@ -188,8 +198,36 @@ def parse_validation(path: Path) -> dict[str, Any]:
     return out
 
 
-def run_status(repo: Path | str = Path("."), check_dvc: bool = True) -> dict[str, Any]:
-    """A summary of the last pipeline run in `repo` (see the module docstring for the sources)."""
+def _configured(name: str, params: Any) -> bool:
+    """Whether a `stage@key` stage is one params.yaml configures now (dvc.lock keeps removed corpora/models)."""
+    base, _, key = name.partition("@")
+    if not key or params is None:
+        return True
+    sets = {"ingest": params.corpora, "features": params.corpora, "train": params.models, "loso": params.train.loso}
+    return base not in sets or key in sets[base]
+
+
+def order_stages(rows: list[dict[str, Any]], dag: list[str], params: Any = None) -> list[dict[str, Any]]:
+    """Rows of configured stages only, in dvc.yaml order (the DAG's), `foreach` items in their listed order."""
+    items = {}
+    if params is not None:
+        items = {"ingest": list(params.corpora), "features": list(params.corpora), "train": list(params.models),
+                 "loso": list(params.train.loso)}
+
+    def key(pair: tuple[int, dict[str, Any]]) -> tuple[int, int, int]:
+        position, row = pair
+        base, _, item = row["name"].partition("@")
+        where = items.get(base, [])
+        return (dag.index(base) if base in dag else len(dag), where.index(item) if item in where else len(where),
+                position)
+
+    kept = [r for r in rows if _configured(r["name"], params)]
+    return [row for _, row in sorted(enumerate(kept), key=key)]
+
+
+def run_status(repo: Path | str = Path("."), check_dvc: bool = True, params: Any = None) -> dict[str, Any]:
+    """A summary of the last pipeline run in `repo` (see the module docstring for the sources);
+    with the typed `params`, only the stages it configures, in DAG order."""
     import yaml
 
     repo = Path(repo)
@@ -206,7 +244,7 @@ def run_status(repo: Path | str = Path("."), check_dvc: bool = True) -> dict[str
     return {
         "repo": str(repo.resolve()),
         "lock": str(lock_path) if lock_path.is_file() else None,
-        "stages": _stage_rows(repo, lock, dvc_status, durations),
+        "stages": order_stages(_stage_rows(repo, lock, dvc_status, durations), _dag(repo), params),
         "dvc_status_error": dvc_error,
         "up_to_date": None if dvc_status is None else not dvc_status,
         "duration_note": ("measured: timed by the pipeline flow; ≤ (mtime): time since the previous stage's "
@@ -294,7 +332,7 @@ def format_status(d: dict[str, Any]) -> list:
             run.add_row("changes", f"{last.get('changed_metrics', 0)} metrics, {last.get('changed_params', 0)} params "
                                    f"since the previous successful run")
     else:
-        run.add_row("pipeline flow", "[dim]no record (.ser/last_run.json): run `python -m flows.pipeline`[/]")
+        run.add_row("pipeline flow", "[dim]no record (.ser/last_run.json): run `ser pipeline`[/]")
     if d.get("diff_report"):
         run.add_row("diff report", f"{d['diff_report']['path']} ({d['diff_report']['modified'].replace('T', ' ')})")
     tables.append(run)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ser import EMOTIONS
 from ser.artifact import Artifact
-from ser.normalize import RunningStats
+from ser.speaker_norm import RunningStats
 
 DEFAULTS = {"window_s": 3.0, "hop_s": 1.0, "smoothing": 0.6}
 

@@ -11,9 +11,10 @@ import pandas as pd
 
 from ser import EMOTIONS
 from ser.artifact import Artifact
-from ser.featurize import AUDIO_DEFAULTS, FeatureSettings, read_features
+from ser.feature_table import FeatureSettings, check_feature_hash, manifest_features
 from ser.features import FeatureConfig, pooled_feature_names
-from ser.normalize import GroupNormalizer
+from ser.params import ModelEntry, Settings
+from ser.speaker_norm import GroupNormalizer
 
 LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 
@@ -34,10 +35,12 @@ class Table:
         return Table(self.x[mask], self.y[mask], self.meta[mask].reset_index(drop=True))
 
 
-def load_table(features_dir: Path | str, input_kind: str, cfg: FeatureConfig) -> Table:
-    """All rows of the pooled or log-mel feature table as arrays."""
-    features_dir = Path(features_dir)
-    df = read_features(features_dir / input_kind)
+def load_table(features_dir: Path | str, input_kind: str, cfg: FeatureConfig, manifest: pd.DataFrame) -> Table:
+    """The pooled or log-mel rows of exactly the manifest's utterances as arrays (see `manifest_features`);
+    refuses parts extracted with other feature params than `cfg`."""
+    corpora = sorted(manifest["corpus"].astype(str).unique())
+    check_feature_hash(Path(features_dir) / input_kind, cfg, corpora=corpora)
+    df = manifest_features(Path(features_dir) / input_kind, manifest)
     if input_kind == "pooled":
         x = df[pooled_feature_names(cfg)].to_numpy(np.float32)
     else:
@@ -60,10 +63,14 @@ def describe(table: Table) -> dict[str, Any]:
             "augmented_rows": int(table.meta["augmented"].sum()), "corpora": sorted(originals["corpus"].unique())}
 
 
-def normalizer(params: dict[str, Any]) -> GroupNormalizer:
-    """The normaliser params.yaml asks for (`normalize: {mode, min_group_size}`)."""
-    cfg = params.get("normalize") or {}
-    return GroupNormalizer(mode=cfg.get("mode", "none"), min_group_size=int(cfg.get("min_group_size", 5)))
+def normalizer(params: Settings) -> GroupNormalizer:
+    """The speaker normaliser params.yaml asks for (`normalize: {mode, min_group_size}`)."""
+    return GroupNormalizer(mode=params.normalize.mode, min_group_size=params.normalize.min_group_size)
+
+
+def _spec(spec: ModelEntry | dict[str, Any]) -> dict[str, Any]:
+    """A `models:` entry as the dict ser.models.build_model takes (kind plus hyper-parameters)."""
+    return spec.model_dump() if isinstance(spec, ModelEntry) else dict(spec)
 
 
 def scale(norm: GroupNormalizer, table: Table) -> np.ndarray:
@@ -122,32 +129,35 @@ def holdout(table: Table) -> tuple[Table, Table, Table]:
     return (table.subset(split == "train"), table.subset((split == "val") & ~aug), table.subset((split == "test") & ~aug))
 
 
-def train_holdout(name: str, spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str
+def train_holdout(name: str, spec: ModelEntry | dict[str, Any], params: Settings | dict[str, Any],
+                  features_dir: Path | str, manifest: pd.DataFrame
                   ) -> tuple[Artifact, dict[str, Any], dict[str, list[float]]]:
     """Train `name` on the train speakers, early-stop on val speakers, score val and test."""
+    params, spec = Settings.coerce(params), _spec(spec)
     settings = FeatureSettings.from_params(params)
     from ser.models import model_input
 
-    table = load_table(features_dir, model_input(spec["kind"]), settings.features)
+    table = load_table(features_dir, model_input(spec["kind"]), settings.features, manifest)
     train, val, test = holdout(table)
-    train = subsample(train, float(params.get("train", {}).get("fraction", 1.0)), int(params.get("seed", 42)))
+    train = subsample(train, params.train.fraction, params.seed)
     if not len(train) or not len(test):
         raise ValueError("the feature table has no train or no test rows: check split.ratios and the manifest")
     model, scaler, scores, history, timings = fit_and_score(
-        spec, params.get("train", {}).get("keras", {}), int(params.get("seed", 42)), train, val,
+        spec, params.train.keras.model_dump(), params.seed, train, val,
         {"val": val, "test": test}, norm=normalizer(params))
-    info = {"protocol": "speaker holdout" if params.get("split", {}).get("protocol", "speaker") == "speaker"
-            else f"cross-corpus (test corpora: {params['split'].get('test_corpora')})",
+    info = {"protocol": "speaker holdout" if params.split.protocol == "speaker"
+            else f"cross-corpus (test corpora: {params.split.test_corpora})",
             "data": {"train": describe(train), "val": describe(val), "test": describe(test)},
             "metrics": {k: {m: v[m] for m in ("uar", "accuracy", "macro_f1")} for k, v in scores.items()},
             "timings": timings}
     artifact = Artifact(name=name, model=model, scaler=scaler, features=settings.features,
-                        audio={**AUDIO_DEFAULTS, **settings.audio}, info=info)
+                        audio=settings.audio, info=info)
     predictions = {k: v.pop("predictions") for k, v in scores.items()}
     return artifact, {"scores": scores, "timings": timings, "data": info["data"], "predictions": predictions}, history
 
 
-def train_loso(spec: dict[str, Any], params: dict[str, Any], features_dir: Path | str,
+def train_loso(spec: ModelEntry | dict[str, Any], params: Settings | dict[str, Any], features_dir: Path | str,
+               manifest: pd.DataFrame,
                on_fold: Any = None) -> dict[str, Any]:
     """Leave-one-speaker-out: each speaker is tested by a model trained on all the others.
 
@@ -156,8 +166,9 @@ def train_loso(spec: dict[str, Any], params: dict[str, Any], features_dir: Path 
     from ser.evaluate import summarize_folds
     from ser.models import model_framework, model_input
 
+    params, spec = Settings.coerce(params), _spec(spec)
     settings = FeatureSettings.from_params(params)
-    table = load_table(features_dir, model_input(spec["kind"]), settings.features)
+    table = load_table(features_dir, model_input(spec["kind"]), settings.features, manifest)
     speakers = sorted(table.meta["speaker"].unique())
     source_speaker = table.meta["speaker"].to_numpy()
     aug = table.meta["augmented"].to_numpy()
@@ -168,8 +179,7 @@ def train_loso(spec: dict[str, Any], params: dict[str, Any], features_dir: Path 
         val_speaker = speakers[(i + 1) % len(speakers)] if keras else None
         val = table.subset((source_speaker == val_speaker) & ~aug) if keras else None
         train = table.subset((source_speaker != speaker) & (source_speaker != val_speaker))
-        _, _, scores, _, _ = fit_and_score(spec, params.get("train", {}).get("keras", {}),
-                                          int(params.get("seed", 42)), train, val, {"test": test},
+        _, _, scores, _, _ = fit_and_score(spec, params.train.keras.model_dump(), params.seed, train, val, {"test": test},
                                           norm=normalizer(params))
         scores["test"].pop("predictions")
         folds.append({**scores["test"], "fold": i, "speaker": speaker,

@@ -41,7 +41,7 @@ from ser import EMOTIONS
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 GENDERS: tuple[str, ...] = ("male", "female", "unknown")
 
-MANIFEST_COLUMNS: dict[str, str] = {  # column -> kind (see _TYPES)
+MANIFEST_SCHEMA: dict[str, str] = {  # column -> kind (see _TYPES)
     "utt_id": "str", "path": "str", "corpus": "str", "speaker": "str", "gender": "str",
     "language": "str", "raw_label": "str", "emotion": "str", "duration_s": "float",
     "sample_rate": "int", "channels": "int", "sha1": "str", "split": "str", "fold": "int",
@@ -50,9 +50,9 @@ MANIFEST_NOT_NULL: tuple[str, ...] = (
     "utt_id", "path", "corpus", "speaker", "gender", "emotion", "duration_s", "sample_rate",
     "channels", "sha1", "split", "fold",
 )
-KEY_COLUMNS: tuple[str, ...] = ("utt_id", "corpus", "speaker", "emotion", "split")
+FEATURE_ID_COLUMNS: tuple[str, ...] = ("utt_id", "corpus", "speaker", "emotion", "split")  # typed like the manifest
 FEATURES_META_COLUMNS: dict[str, str] = {
-    **{c: MANIFEST_COLUMNS[c] for c in KEY_COLUMNS}, "augmented": "bool", "copy": "int", "source": "str",
+    **{c: MANIFEST_SCHEMA[c] for c in FEATURE_ID_COLUMNS}, "augmented": "bool", "copy": "int", "source": "str",
 }
 
 # GX type names per kind; pandas dtypes are matched by `expect_column_values_to_be_in_type_list`.
@@ -618,7 +618,7 @@ def validate_manifest(df: pd.DataFrame, cfg: Any = None) -> ValidationReport:
     settings = _settings(cfg)
     s = _Suite("manifest", _gx_frame(df))
     E = s.E
-    _add_columns(s, MANIFEST_COLUMNS, MANIFEST_NOT_NULL)
+    _add_columns(s, MANIFEST_SCHEMA, MANIFEST_NOT_NULL)
     if s.has("utt_id"):
         s.add(E.ExpectColumnValuesToBeUnique(column="utt_id"), "utt_id is unique")
     _add_labels(s)
@@ -646,8 +646,12 @@ def validate_manifest(df: pd.DataFrame, cfg: Any = None) -> ValidationReport:
     return _report("manifest", df, s, balance, warnings)
 
 
-def validate_features(df: pd.DataFrame, feature_columns: Sequence[str], cfg: Any = None) -> ValidationReport:
-    """Check the features table: key columns, augmentation bookkeeping, and every feature column finite."""
+def validate_features(df: pd.DataFrame, feature_columns: Sequence[str], cfg: Any = None,
+                      manifest_ids: Iterable[str] | None = None) -> ValidationReport:
+    """Check the features table: key columns, augmentation bookkeeping, and every feature column finite.
+
+    With `manifest_ids`, every row must come from an utterance of the manifest (no stale or foreign rows).
+    """
     settings = _settings(cfg)
     feature_columns = list(feature_columns)
     if not feature_columns:
@@ -667,7 +671,7 @@ def validate_features(df: pd.DataFrame, feature_columns: Sequence[str], cfg: Any
             s.add(E.ExpectColumnValuesToBeBetween(column=col, min_value=-FEATURE_BOUND, max_value=FEATURE_BOUND),
                   f"finite (|x| <= {FEATURE_BOUND:g}, no inf)", group=fgroup)
     # exactly the caller's feature columns: anything else must be a known non-feature column
-    known = [c for c in FEATURES_META_COLUMNS] + [c for c in MANIFEST_COLUMNS if c in df.columns]
+    known = [c for c in FEATURES_META_COLUMNS] + [c for c in MANIFEST_SCHEMA if c in df.columns]
     expected = list(dict.fromkeys([*known, *feature_columns]))
     helpers = [ROW, "speaker_splits", "speaker_split_set", "class_rows_in_split"]
     _add_labels(s)
@@ -688,6 +692,9 @@ def validate_features(df: pd.DataFrame, feature_columns: Sequence[str], cfg: Any
         s.add(E.ExpectColumnPairValuesToBeEqual(column_A="utt_id", column_B="source",
                                                 row_condition=Column("augmented") == False),  # noqa: E712
               "originals are their own source", context=["augmented"])
+    if manifest_ids is not None and s.has("source"):
+        s.add(E.ExpectColumnValuesToBeInSet(column="source", value_set=sorted(set(map(str, manifest_ids)))),
+              "every row comes from an utterance of the manifest", context=["corpus", "speaker"], diverse=["corpus"])
     _add_speaker_leak(s)
     originals = None
     if s.has("augmented") and pd.api.types.is_bool_dtype(df["augmented"].dtype):

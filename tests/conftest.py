@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -16,6 +17,14 @@ def shared_corpora() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/corpora not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_manifest(shared_corpora) -> pd.DataFrame:
+    """`MANIFEST.tsv` of the shared corpora (one row per file: path, sha256, sample_rate, channels, ...),
+    with `corpus` (the top folder) and `name` (the file name) added: expected counts come from here."""
+    table = pd.read_csv(shared_corpora / "MANIFEST.tsv", sep="\t", dtype={"path": str})
+    return table.assign(corpus=table["path"].str.split("/").str[0], name=table["path"].str.split("/").str[-1])
 
 
 @pytest.fixture
@@ -40,7 +49,7 @@ def tiny_features(tmp_path_factory):
     import yaml
 
     from ser.demo import write_demo_corpus
-    from ser.featurize import FeatureSettings, plan_chunks, run_chunk
+    from ser.feature_table import FeatureSettings, plan_chunks, run_chunk
     from ser.ingest import ingest_corpus
     from ser.split import build_manifest
 
@@ -76,7 +85,7 @@ def svc_model(tiny_features, plain_params, tmp_path_factory):
     """An SVC trained once on the tiny demo features: (artifact, its saved folder)."""
     from ser.train import train_holdout
 
-    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, plain_params, tiny_features[0])
+    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, plain_params, tiny_features[0], tiny_features[2])
     return artifact, artifact.save(tmp_path_factory.mktemp("models") / "svc")
 
 

@@ -28,7 +28,7 @@ def keras_dir(tiny_features, plain_params, tmp_path_factory) -> Path:
 
     p = copy.deepcopy(plain_params)
     p["train"]["keras"]["epochs"] = 2
-    artifact, _, _ = train_holdout("keras_mlp", {"kind": "keras_mlp", "units": [32]}, p, tiny_features[0])
+    artifact, _, _ = train_holdout("keras_mlp", {"kind": "keras_mlp", "units": [32]}, p, tiny_features[0], tiny_features[2])
     return artifact.save(tmp_path_factory.mktemp("export") / "keras_mlp")
 
 

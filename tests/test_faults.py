@@ -57,7 +57,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from ser.featurize import FeatureSettings, chunk_quarantine, plan_chunks, read_features, run_chunk
+from ser.feature_table import FeatureSettings, chunk_quarantine, plan_chunks, read_features, run_chunk
 from ser.ingest import concat, ingest_corpus, summary
 from ser.params import load_params
 from ser.split import build_manifest

@@ -4,7 +4,7 @@ run; no reader ever sees a half-written part file, and the killed run's temp fil
 
 Two runs of `python -m flows.features` (each starts its own Prefect server and process pool, ~25 s
 on two cores): the killed run and the resuming run. The uninterrupted reference is the same chunks
-extracted in this process with `ser.featurize.run_chunk`, which is what every flow task calls.
+extracted in this process with `ser.feature_table.run_chunk`, which is what every flow task calls.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import pytest
 import yaml
 from threadpoolctl import threadpool_limits
 
-from ser.featurize import FeatureSettings, plan_chunks, read_features, run_chunk, stale_temp_files
+from ser.feature_table import FeatureSettings, plan_chunks, read_features, run_chunk, stale_temp_files
 
 ROOT = Path(__file__).resolve().parents[1]
 

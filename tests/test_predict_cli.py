@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ser import EMOTIONS
 from ser.cli import app
-from ser.normalize import Standardizer
+from ser.speaker_norm import Standardizer
 from ser.predict import (PROB_COLUMNS, model_proba, n_segments, normalise_window, predict_array, predict_segments,
                          raw_features, segment_bounds)
 
@@ -95,6 +95,8 @@ def test_bad_options_fail_cleanly(svc_model, corpus, tmp_path):
     r = invoke("predict", wav, "--model", model, "--hop", "1")
     assert r.exit_code == 1 and "--hop needs --segment" in flat(r.output)
     r = invoke("predict", wav, "--model", tmp_path / "nowhere")
+    assert r.exit_code == 1 and "no model found at" in flat(r.output) and "run `make run` or pass --model" in flat(r.output)
+    r = invoke("predict", wav, "--model", tmp_path)
     assert r.exit_code == 1 and "not a model artefact" in flat(r.output)
     r = invoke("predict", tmp_path, "--model", model)
     assert r.exit_code == 1 and "no audio files" in flat(r.output)

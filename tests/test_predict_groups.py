@@ -11,7 +11,7 @@ import pytest
 
 from ser import EMOTIONS
 from ser.audio import load_audio
-from ser.normalize import RunningStats, Standardizer
+from ser.speaker_norm import RunningStats, Standardizer
 from ser.predict import audio_options, model_proba, predict_files, raw_features
 
 MIN_GROUP = 3
@@ -22,10 +22,10 @@ def speaker_model(tiny_features, plain_params):
     """An SVC trained with per-speaker normalisation (groups of 3+ clips use their own statistics)."""
     from ser.train import train_holdout
 
-    features = tiny_features[0]
+    features, _, manifest = tiny_features
     p = copy.deepcopy(plain_params)
     p["normalize"] = {"mode": "speaker", "min_group_size": MIN_GROUP}
-    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, p, features)
+    artifact, _, _ = train_holdout("svc", {"kind": "svc", "C": 10.0}, p, features, manifest)
     return artifact
 
 

@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from ser.featurize import FeatureSettings
+from ser.feature_table import FeatureSettings
 from ser.train import balanced_weights, holdout, load_table, train_holdout, train_loso
 
 
 def test_holdout_keeps_test_speakers_and_augmentation_apart(tiny_features):
     features, params, manifest = tiny_features
-    table = load_table(features, "pooled", FeatureSettings.from_params(params).features)
+    table = load_table(features, "pooled", FeatureSettings.from_params(params).features, manifest)
     train, val, test = holdout(table)
     assert set(train.meta["speaker"]).isdisjoint(test.meta["speaker"])
     assert set(train.meta["speaker"]).isdisjoint(val.meta["speaker"])
@@ -20,8 +20,8 @@ def test_holdout_keeps_test_speakers_and_augmentation_apart(tiny_features):
 def test_subsample_keeps_each_class_and_its_copies(tiny_features):
     from ser.train import subsample
 
-    features, params, _ = tiny_features
-    train, _, _ = holdout(load_table(features, "pooled", FeatureSettings.from_params(params).features))
+    features, params, manifest = tiny_features
+    train, _, _ = holdout(load_table(features, "pooled", FeatureSettings.from_params(params).features, manifest))
     small = subsample(train, 0.1, seed=0)
     originals = small.meta[~small.meta["augmented"]]
     assert set(small.y) == set(train.y)  # at least one clip per emotion
@@ -38,8 +38,8 @@ def test_balanced_weights():
 
 
 def test_train_holdout_scores_val_and_test(tiny_features):
-    features, params, _ = tiny_features
-    artifact, result, history = train_holdout("logistic", {"kind": "logistic", "C": 1.0}, params, features)
+    features, params, manifest = tiny_features
+    artifact, result, history = train_holdout("logistic", {"kind": "logistic", "C": 1.0}, params, features, manifest)
     assert set(result["scores"]) == {"val", "test"}
     test = result["scores"]["test"]
     assert 0 <= test["uar"] <= 1 and np.array(test["confusion"]).sum() == test["n"]
@@ -51,7 +51,7 @@ def test_train_holdout_scores_val_and_test(tiny_features):
 def test_loso_tests_every_speaker_once(tiny_features):
     features, params, manifest = tiny_features
     seen = []
-    summary = train_loso({"kind": "logistic"}, params, features, on_fold=lambda i, n, s, u: seen.append(s))
+    summary = train_loso({"kind": "logistic"}, params, features, manifest, on_fold=lambda i, n, s, u: seen.append(s))
     assert summary["folds"] == manifest["speaker"].nunique() == len(seen) == len(set(seen))
     assert 0 <= summary["uar_mean"] <= 1 and summary["uar_std"] >= 0
     assert sum(f["n"] for f in summary["per_fold"]) == len(manifest)  # originals only, each once

@@ -14,16 +14,13 @@ def test_registry_has_every_corpus():
 
 
 @pytest.mark.shared
-def test_detect_shared_folder(shared_corpora):
-    assert detect(shared_corpora) == [
-        ("emodb", shared_corpora / "emodb"),
-        ("ravdess", shared_corpora / "ravdess"),
-        ("tess", shared_corpora / "tess"),
-    ]
+def test_detect_shared_folder(shared_corpora, shared_manifest):
+    # every top folder holding audio is one corpus, named for its format in the shared layout
+    assert detect(shared_corpora) == [(name, shared_corpora / name) for name in sorted(set(shared_manifest["corpus"]))]
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("name", ["ravdess", "tess", "emodb"])
+@pytest.mark.parametrize("name", ["ravdess", "tess", "emodb", "cremad", "savee", "casia", "esd"])
 def test_detect_single_shared_corpus(shared_corpora, name):
     assert detect(shared_corpora / name) == [(name, shared_corpora / name)]
 

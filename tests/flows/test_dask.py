@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from flows.features import features_flow, task_runner
-from ser.featurize import read_features
+from ser.feature_table import read_features
 
 
 pytestmark = pytest.mark.slow  # starting two Dask worker processes (each importing prefect) takes ~10-20 s

@@ -3,7 +3,7 @@
 import pytest
 
 from flows.features import features_flow, task_runner
-from ser.featurize import read_features
+from ser.feature_table import read_features
 
 
 @pytest.fixture(scope="module")

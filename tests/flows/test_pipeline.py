@@ -287,3 +287,14 @@ def test_run_status_on_a_fabricated_repo(tmp_path):
     empty = run_status(tmp_path / "nothing", check_dvc=False)
     assert empty["stages"] == [] and empty["validation"]["passed"] is None and empty["metrics"]["best"] is None
     assert format_status(empty)
+
+
+def test_status_lists_configured_stages_in_dag_order(tmp_path):
+    from ser.params import load_params
+    from ser.status import order_stages
+
+    rows = [{"name": n} for n in ("train@svc", "validate", "train@gone", "ingest@demo", "demo_corpus", "loso@svc")]
+    dag = ["demo_corpus", "ingest", "manifest", "features", "validate", "train", "loso", "select_best"]
+    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+    assert [r["name"] for r in order_stages(rows, dag, params)] == [
+        "demo_corpus", "ingest@demo", "validate", "train@svc", "loso@svc"]  # train@gone: no longer in models

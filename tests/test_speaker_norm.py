@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser.normalize import GroupNormalizer, Standardizer
+from ser.speaker_norm import GroupNormalizer, Standardizer
 from ser.train import Table, fit_and_score, scale
 
 

@@ -20,14 +20,13 @@ import pyarrow.parquet as pq
 
 from ser.audio import AudioError, load_audio
 from ser.augment import augment_copy, build_augmenter, n_copies
-from ser.features import FeatureConfig, extract_all, pooled_feature_names
+from ser.features import FeatureConfig, extract_all, feature_config, pooled_feature_names
 from ser.io import atomic_path
+from ser.params import AudioParams, Settings
 
 KEY_COLUMNS = ["utt_id", "corpus", "speaker", "gender", "emotion", "split", "fold", "augmented", "copy", "source"]
 # corpus and split live in the hive partition path (corpus=X/split=Y), not inside the files
 PARTITION_COLUMNS = ["corpus", "split"]
-AUDIO_DEFAULTS = {"sample_rate": 16000, "trim_db": None, "normalize": "none", "target_rms_dbfs": -23.0,
-                  "min_duration_s": 0.0}
 
 
 @dataclass(frozen=True)
@@ -50,16 +49,16 @@ class FeatureSettings:
     """Everything that decides a chunk's content (the chunk key hashes it)."""
 
     features: FeatureConfig
-    audio: dict[str, Any] = field(default_factory=lambda: dict(AUDIO_DEFAULTS))
+    audio: dict[str, Any] = field(default_factory=lambda: AudioParams().model_dump())
     augment: dict[str, Any] = field(default_factory=dict)
     seed: int = 42
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> FeatureSettings:
-        audio = {**AUDIO_DEFAULTS, **(params.get("audio") or {})}
-        features = FeatureConfig.from_params({**(params.get("features") or {}), "sample_rate": audio["sample_rate"]})
-        return cls(features=features, audio=audio, augment=dict(params.get("augment") or {}),
-                   seed=int(params.get("seed", 42)))
+    def from_params(cls, params: Settings | dict[str, Any]) -> FeatureSettings:
+        """From the typed params (a dict of sections is validated into them first)."""
+        p = Settings.coerce(params)
+        return cls(features=feature_config(p), audio=p.audio.model_dump(), augment=p.augment.as_config(),
+                   seed=p.seed)
 
     def signature(self, split: str) -> dict[str, Any]:
         """What a chunk of `split` depends on: augmentation only matters for train."""
@@ -195,17 +194,44 @@ def chunk_quarantine(out_dir: Path, chunks: list[Chunk]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["corpus", "path", "kind", "reason"])
 
 
+def check_feature_hash(path: Path | str, cfg: FeatureConfig, corpora: list[str] | None = None) -> None:
+    """Refuse a feature table whose part files were extracted with other feature params than `cfg`.
+
+    The hash each part records must match; only fused openSMILE columns may be extra (a config without
+    fusion reads the same columns of a fused table).
+    """
+    import pyarrow.dataset as ds
+
+    want = cfg.config_hash()
+    dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    where = None if corpora is None else ds.field("corpus").isin(sorted(corpora))
+    for fragment in dataset.get_fragments(filter=where):
+        meta = fragment.physical_schema.metadata or {}
+        got = meta.get(b"ser.feature_hash", b"").decode()
+        if got != want and cfg.opensmile is None and b"ser.feature_params" in meta:
+            theirs = {**json.loads(meta[b"ser.feature_params"]), "opensmile": None}
+            if FeatureConfig.from_params(theirs).config_hash() == want:
+                continue
+        if got != want:
+            raise ValueError(f"{fragment.path} holds features of other params (feature hash {got or 'none'}, "
+                             f"params.yaml gives {want}): rerun the features stage (dvc repro)")
+
+
 def read_features(path: Path | str, corpus: str | None = None, split: str | None = None,
-                  columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a hive-partitioned feature table (pooled or logmel), restoring corpus and split as strings."""
+                  columns: list[str] | None = None, corpora: list[str] | None = None) -> pd.DataFrame:
+    """Read a hive-partitioned feature table (pooled or logmel), restoring corpus and split as strings.
+
+    `corpus`/`split` keep one partition; `corpora` keeps the partitions of those corpora only.
+    """
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(path, format="parquet", partitioning="hive")
     condition = None
-    for name, value in (("corpus", corpus), ("split", split)):
-        if value is not None:
-            term = ds.field(name) == value
-            condition = term if condition is None else condition & term
+    terms = [ds.field(name) == value for name, value in (("corpus", corpus), ("split", split)) if value is not None]
+    if corpora is not None:
+        terms.append(ds.field("corpus").isin(sorted(corpora)))
+    for term in terms:
+        condition = term if condition is None else condition & term
     table = dataset.to_table(filter=condition, columns=columns)
     df = table.to_pandas()
     for name in PARTITION_COLUMNS:
@@ -213,3 +239,19 @@ def read_features(path: Path | str, corpus: str | None = None, split: str | None
             df[name] = df[name].astype(str)
     order = [c for c in KEY_COLUMNS if c in df.columns]
     return df[order + [c for c in df.columns if c not in order]].sort_values("utt_id", kind="stable").reset_index(drop=True)
+
+
+def manifest_features(path: Path | str, manifest: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The feature rows of exactly the manifest's utterances (originals and their augmented copies).
+
+    Partitions of corpora the manifest does not hold (a corpus no longer configured, such as the demo
+    after a switch to real corpora) are never read, and rows whose source utterance left the manifest
+    are dropped; speaker, gender, emotion, split and fold come from the manifest, the one truth.
+    """
+    df = read_features(path, columns=columns, corpora=sorted(manifest["corpus"].astype(str).unique()))
+    truth = manifest.set_index("utt_id")
+    df = df[df["source"].isin(truth.index)].reset_index(drop=True)
+    for col in ("speaker", "gender", "emotion", "split", "fold"):
+        if col in df.columns and col in truth.columns:
+            df[col] = truth.loc[df["source"], col].to_numpy()
+    return df

@@ -74,7 +74,7 @@ class RunningStats:
         return Standardizer(mean=self.mean.copy(), scale=np.where(std > 1e-8, std, 1.0))
 
 
-NORMALIZE_MODES = ("none", "speaker")
+SPEAKER_NORM_MODES = ("none", "speaker")
 
 
 @dataclass
@@ -89,13 +89,13 @@ class GroupNormalizer:
     """
 
     mode: str = "none"
-    min_group_size: int = 5
+    min_group_size: int = 10  # the default of params.yaml `normalize.min_group_size`
     fallback: Standardizer | None = None  # global statistics of the raw training rows
     post: Standardizer | None = None      # global scaler fitted after per-group normalisation
 
     def __post_init__(self) -> None:
-        if self.mode not in NORMALIZE_MODES:
-            raise ValueError(f"normalize.mode must be one of {NORMALIZE_MODES}, got {self.mode!r}")
+        if self.mode not in SPEAKER_NORM_MODES:
+            raise ValueError(f"normalize.mode must be one of {SPEAKER_NORM_MODES}, got {self.mode!r}")
         if self.min_group_size < 2:
             raise ValueError(f"normalize.min_group_size must be at least 2, got {self.min_group_size}")
 

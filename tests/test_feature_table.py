@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ser.demo import write_demo_corpus
-from ser.featurize import FeatureSettings, chunk_done, plan_chunks, read_features, run_chunk, stale_parts
+from ser.feature_table import FeatureSettings, chunk_done, plan_chunks, read_features, run_chunk, stale_parts
 from ser.features import pooled_feature_names
 from ser.ingest import ingest_corpus
 from ser.params import load_params

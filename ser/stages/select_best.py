@@ -1,0 +1,74 @@
+"""Stage select_best: copy the model with the best VALIDATION UAR (never test) to models/best; leaderboard."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ser.console import DEFAULT_PARAMS, ParamsOpt, StageError, run, stdout
+from ser.params import Params
+
+
+def leaderboard_rows(params: Params, metrics_dir: Path = Path("metrics/models")) -> tuple[list[dict], dict]:
+    """One row per configured model from its metrics file, and its test UAR per corpus."""
+    rows, per_corpus = [], {}
+    for name, spec in params.models.items():
+        path = metrics_dir / f"{name}.json"
+        if not path.is_file():
+            raise StageError(f"{path} is missing: train {name} first (dvc repro train@{name})")
+        m = json.loads(path.read_text())
+        rows.append({"model": name, "kind": spec.kind, "val_uar": m["val"].get("uar"),
+                     "test_uar": m["test"]["uar"], "test_accuracy": m["test"]["accuracy"],
+                     "test_macro_f1": m["test"]["macro_f1"], "train_s": m["train_s"],
+                     "predict_ms_per_clip": m.get("predict_ms_per_clip"), "size_mb": m["size_mb"]})
+        per_corpus[name] = {k.removeprefix("uar_"): v for k, v in m["test"].items() if k.startswith("uar_")}
+    return rows, per_corpus
+
+
+def main(params: Params, models_dir: Path = Path("models/zoo"), best_dir: Path = Path("models/best")) -> dict[str, Any]:
+    """Swap the best artefact into `best_dir` atomically; write the leaderboard, its plots and metrics/best.json."""
+    import shutil
+    import tempfile
+
+    from ser.artifact import ArtifactError, load_artifact
+    from ser.evaluate import leaderboard, leaderboard_markdown
+    from ser.features import feature_config
+    from ser.io import replace_path, write_json, write_text
+    from ser.plots import plot_leaderboard, plot_per_corpus
+
+    rows, per_corpus = leaderboard_rows(params)
+    board = leaderboard(rows)
+    best = str(board.iloc[0]["model"])
+    try:  # a stale artefact (other feature params than params.yaml) must not become models/best
+        load_artifact(models_dir / best, expected_features=feature_config(params))
+    except ArtifactError as err:
+        raise StageError(str(err)) from None
+    best_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{best_dir.name}.", dir=best_dir.parent)) / best_dir.name
+    shutil.copytree(models_dir / best, tmp)
+    replace_path(tmp, best_dir)
+    shutil.rmtree(tmp.parent, ignore_errors=True)
+    write_text(leaderboard_markdown(board), Path("reports/leaderboard.md"))
+    plot_leaderboard(board, Path("plots/leaderboard.png"))
+    plot_per_corpus({m: per_corpus[m] for m in board["model"]}, Path("plots/per_corpus.png"),
+                    title="test-speaker UAR per corpus")
+    top = {k: (None if isinstance(v, float) and v != v else v) for k, v in board.iloc[0].to_dict().items()}
+    write_json(top, Path("metrics/best.json"))
+    stdout.print(leaderboard_markdown(board))
+    stdout.print(f"best by validation UAR: {best} -> {best_dir}")
+    return top
+
+
+def command(
+    models_dir: Annotated[Path, typer.Option("--models-dir", help="trained artefacts to choose from")] = Path("models/zoo"),
+    best_dir: Annotated[Path, typer.Option("--best", help="where the chosen artefact is copied")] = Path("models/best"),
+    params: ParamsOpt = DEFAULT_PARAMS,
+) -> None:
+    """Pick the model with the best VALIDATION UAR (never test) into models/best; write the leaderboard."""
+    run(main, params, models_dir, best_dir)
+
+
+if __name__ == "__main__":
+    typer.run(command)

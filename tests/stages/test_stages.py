@@ -1,0 +1,79 @@
+"""Every stage's `main` run in-process, in DAG order, on a tiny demo corpus: the whole pipeline end to end.
+
+The stages write to the paths dvc.yaml declares (relative to the project root), so the run happens in
+a temporary project folder; the features stage runs its chunks serially (no Prefect).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from ser.console import StageError
+from ser.params import load_params
+from ser.stages import demo_corpus, features, ingest, loso, manifest, select_best, train, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project folder with a small params.yaml (10 speakers, 2 clips per emotion, two quick models)."""
+    base = tmp_path_factory.mktemp("project")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["demo"].update(speakers=10, utterances_per_emotion=2)
+    raw["corpora"] = {"demo": {"format": "folder", "root": "data/raw/demo"}}
+    raw["augment"]["copies"] = 0
+    raw["features"].update(opensmile=None, logmel_frames=40)
+    raw["models"] = {"logistic": {"kind": "logistic", "C": 0.1, "max_iter": 500},
+                     "knn": {"kind": "knn", "n_neighbors": 3}}
+    raw["train"]["loso"] = ["logistic"]
+    raw["split"]["ratios"] = {"train": 0.6, "val": 0.2, "test": 0.2}
+    (base / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return base
+
+
+def test_the_stages_run_end_to_end(project, monkeypatch):
+    monkeypatch.chdir(project)
+    p = load_params("params.yaml")
+
+    out = demo_corpus.main(p)
+    assert len(list(out.rglob("*.wav"))) == 10 * 2 * 7
+
+    summary = ingest.main(p, Path("data/interim/ingest/demo.parquet"), name="demo")
+    assert summary["demo"]["kept"] == 140 and summary["demo"]["speakers"] == 10
+
+    split = manifest.main(p)
+    assert sum(s["utterances"] for s in split["splits"].values()) == 140
+    assert Path("data/interim/by_corpus/demo.parquet").is_file() and Path("plots/splits.png").is_file()
+
+    feats = features.main(p, "demo", Path("data/interim/by_corpus/demo.parquet"))
+    assert (feats["utterances"], feats["augmented_rows"], feats["quarantined"]) == (140, 0, 0)
+    assert json.loads(Path("metrics/features/demo.json").read_text()) == feats
+    again = features.build(p, Path("data/interim/by_corpus/demo.parquet"), Path("data/features"), "demo")
+    assert again["summary"]["extracted_chunks"] == 0  # finished chunks are never redone
+
+    reports = validate.main(p)
+    assert all(r.success for r in reports) and Path("reports/validation.md").is_file()
+
+    for model in p.models:
+        scores = train.main(p, model)
+        assert 0 <= scores["test"]["uar"] <= 1 and Path(f"models/zoo/{model}/artifact.json").is_file()
+        assert len(pd.read_csv(f"plots/models/{model}/predictions.csv")) == split["splits"]["test"]["utterances"]
+
+    folds = loso.main(p, "logistic")
+    assert folds["folds"] == 10 and Path("metrics/loso/logistic.json").is_file()
+
+    top = select_best.main(p)
+    vals = {m: json.loads(Path(f"metrics/models/{m}.json").read_text())["val"]["uar"] for m in p.models}
+    assert top["model"] == max(vals, key=vals.get)
+    assert json.loads(Path("models/best/artifact.json").read_text())["name"] == top["model"]
+    assert not [x for x in Path("models").iterdir() if x.name.startswith(".")]  # no temp folder left
+
+
+def test_a_stage_refuses_an_unknown_model(project):
+    with pytest.raises(StageError, match="model 'nope' is not in params.yaml models"):
+        train.main(load_params(project / "params.yaml"), "nope")
