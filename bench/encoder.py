@@ -13,7 +13,7 @@ encoder (ser.encoder) for each pad_s:compute_type variant. Each file records its
 corpora; score = mean of the per-corpus UARs (each corpus counts once), 95 % CI from 1,000 seeded
 bootstrap draws resampling speakers within each corpus. Logistic regression's C is chosen inside
 each outer fold by an inner speaker-grouped 3-fold CV on the training speakers only, scored the same
-way. Per-speaker z-scoring (ser.normalize.GroupNormalizer) uses each test speaker's own unlabelled
+way. Per-speaker z-scoring (ser.speaker_norm.GroupNormalizer) uses each test speaker's own unlabelled
 clips: transductive, as the table says. "masked" restricts each prediction to the emotions its
 corpus contains.
 """
@@ -219,7 +219,7 @@ def bootstrap_ci(y: np.ndarray, pred: np.ndarray, speaker: np.ndarray, corpus: n
 
 def _normalise(x_tr: np.ndarray, x_te: np.ndarray, spk_tr: np.ndarray, spk_te: np.ndarray,
                mode: str) -> tuple[np.ndarray, np.ndarray]:
-    from ser.normalize import GroupNormalizer
+    from ser.speaker_norm import GroupNormalizer
 
     norm = GroupNormalizer(mode=mode).fit(x_tr, spk_tr)
     return norm.transform(x_tr, spk_tr), norm.transform(x_te, spk_te)
@@ -314,7 +314,7 @@ def write_table(rows: list[dict[str, Any]], data: Data, out: Path, notes: list[s
         "**mean UAR = mean of the per-corpus UARs** (each corpus counts once). 95 % CI: 1,000 seeded bootstrap "
         "draws resampling speakers within each corpus. Classifier C chosen per outer fold by an inner "
         f"{INNER_FOLDS}-fold speaker-grouped CV on the training speakers only (grid {list(C_GRID)}), scored the "
-        "same way. `speaker z` = per-speaker z-scoring (ser.normalize.GroupNormalizer, min 5 clips) using each "
+        "same way. `speaker z` = per-speaker z-scoring (ser.speaker_norm.GroupNormalizer, min 5 clips) using each "
         "test speaker's own unlabelled clips: transductive, it needs several clips of a speaker at test time. "
         "`masked` = probabilities restricted to the emotions the clip's corpus contains. extract ms/clip = "
         "single-thread extraction time of the feature sets in the row (audio loading excluded), 1 CPU thread.",

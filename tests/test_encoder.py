@@ -318,3 +318,46 @@ def test_feature_config_appends_encoder_columns_after_the_pooled_ones():
         FeatureConfig.from_params({"sample_rate": 22050, "encoder": {}})
     with pytest.raises(ValueError, match="features.encoder.pad_s"):
         FeatureConfig.from_params({"encoder": {"pad_s": 3}})
+
+
+def test_params_yaml_types_the_encoder_section(tmp_path):
+    """`features.encoder` is validated with the rest of params.yaml and reaches FeatureConfig as an EncoderConfig."""
+    from pathlib import Path
+
+    import yaml
+
+    from ser.features import feature_config
+    from ser.params import ParamsError, load_params
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    assert raw["features"]["encoder"] is None  # off unless asked for
+    raw["features"]["encoder"] = {"pad_s": 5, "compute_type": "int8", "threads": 0}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert feature_config(load_params(path)).encoder == EncoderConfig(pad_s=5)
+    for bad, key in (({"pad_s": 7}, "features.encoder.pad_s"), ({"compute_type": "int4"}, "features.encoder.compute_type"),
+                     ({"threads": -2}, "features.encoder.threads"), ({"window": 5}, "features.encoder.window")):
+        raw["features"]["encoder"] = bad
+        path.write_text(yaml.safe_dump(raw))
+        with pytest.raises(ParamsError, match=key.replace(".", r"\.")):
+            load_params(path)
+    raw["features"]["encoder"] = {}
+    raw["audio"]["sample_rate"] = 22050
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match="features.encoder needs audio.sample_rate 16000"):
+        load_params(path)
+
+
+def test_features_stage_shares_the_cores_between_workers(monkeypatch):
+    from ser.feature_table import FeatureSettings
+    from ser.stages.features import share_cores
+
+    monkeypatch.setattr(encoder, "available_cores", lambda: 8)
+    settings = FeatureSettings.from_params({"features": {"encoder": {"pad_s": 5}}})
+    shared = share_cores(settings, workers=4)
+    assert shared.features.encoder.threads == 2
+    assert shared.features.config_hash() == settings.features.config_hash()  # same features, same chunks
+    fixed = FeatureSettings.from_params({"features": {"encoder": {"threads": 3}}})
+    assert share_cores(fixed, workers=4).features.encoder.threads == 3
+    plain = FeatureSettings.from_params({})
+    assert share_cores(plain, workers=4) is plain
