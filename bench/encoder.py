@@ -359,8 +359,8 @@ def evaluate(args: argparse.Namespace) -> None:
     if args.append:  # only the baseline and the extra rows, appended below the existing table
         plan = plan[2:3]
     for extra in args.extra:
-        sets, mode = extra.split("@")
-        plan.append((tuple(sets.split("+")), mode, "logistic", False))
+        sets, mode, *kind = extra.split("@")
+        plan.append((tuple(sets.split("+")), mode, kind[0] if kind else "logistic", False))
     if not args.append:
         plan += [(sets, "none", "logistic", False) for sets in main]
     if args.svc:
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--svc", action="store_true", help="add SVC rows (slower)")
     v.add_argument("--append", action="store_true", help="run only the baseline and --extra rows; append them")
     v.add_argument("--encoder", default="encoder_clip_int8", help="the encoder variant of the main rows")
-    v.add_argument("--extra", nargs="*", default=[], help="more rows as SETS@MODE, e.g. encoder_5_int8+pooled@speaker")
+    v.add_argument("--extra", nargs="*", default=[], help="more rows as SETS@MODE[@svc], e.g. encoder_5_int8+pooled@speaker")
     args = p.parse_args(argv)
     if args.cmd == "extract":
         if not Path(args.corpora_root).is_dir():
