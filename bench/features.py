@@ -1,26 +1,37 @@
-"""Feature-extraction throughput: the seed notebooks' way vs ser.features, on the same files.
+"""Feature-extraction throughput: the seed notebooks' way vs the DEFAULT feature path, on the same files.
 
-    python bench/features.py [--files N] [--dir DIR] [--workers W] [--chunk C] [--blas-threads T]
+    python bench/features.py --dir DIR [--files N] [--workers W] [--chunk C] [--repeat R] [--params P]
+    python bench/features.py --corpora DIR [--per-corpus K] [--files N] ...
 
-Without --dir it writes N synthetic speech-like 3-second WAVs (a gliding harmonic voice through
-moving formant resonators, syllable-rate envelope, fricative noise bursts, pauses) at 22,050,
-44,100 and 48,000 Hz, mixed, into a temporary folder. With --dir it takes the first N audio files
-found under DIR (sorted), repeating the list when DIR holds fewer than 2N.
+--dir takes the first N audio files under DIR (sorted), repeating the list when DIR holds fewer
+than 2N; a missing DIR is an error. Without --dir or --corpora it writes 2N synthetic speech-like
+3-second WAVs at 22,050/44,100/48,000 Hz into a temporary folder. --corpora DIR samples K files
+(evenly spread) from every corpus folder under DIR and adds a per-corpus table; N and 2N files are
+then taken round-robin over the corpora.
 
 1. naive: one process, file by file: librosa.load(path) at its default 22,050 Hz, then separate
    librosa.feature.mfcc(n_mfcc=40), chroma_stft, melspectrogram, spectral_contrast,
    zero_crossing_rate and rms calls on the signal (each computes its own STFT, n_fft=2048; chroma
    also estimates tuning), each averaged over frames.
-2. ours: ser.audio.load_audio (soundfile + soxr HQ to 16 kHz) and ser.features.extract_pooled_vector
-   (one 512-point STFT) in a ProcessPoolExecutor(W), files sent in chunks of C; run on N files and
-   again on 2N files to show that peak memory does not grow with the number of files.
+2. sets: one process, file by file, the CPU time (time.process_time) of each step of the default
+   path alone: decode + resample (ser.audio.load_audio with params.yaml's audio:), then every
+   feature set that params.yaml's features: turns on, found from the typed params: the pooled
+   librosa features and log-mel sequence (one STFT), openSMILE functionals (features.opensmile),
+   the speech encoder (features.encoder, when the params have it), plus openSMILE through the
+   package's own per-call path (a native instance built and freed per clip: the cost before reuse).
+   The sets' widths must add up to the default vector's, so no set can be left out unnoticed.
+3. default: the features stage's own chunk function (ser.feature_table.extract_chunk: decode,
+   resample, every configured set, the log-mel sequence, the row frames) in a
+   ProcessPoolExecutor(W), files in chunks of C, on N files and again on 2N files: peak worker RSS
+   must not grow with the number of files. Files form a test split, so no augmented copies (train
+   chunks add augment.copies extractions per clip); the parquet writes are not timed.
 
 Each measurement runs in its own fresh Python process, so its peak RSS (getrusage RUSAGE_SELF for
-the measuring process, RUSAGE_CHILDREN for the largest of its pool workers) is its own. Both sides
-warm up first (one file through the naive chain: librosa's numba JIT; for ours every worker runs an
-extraction in its initializer) and the timed part excludes that and the pool start-up, which is
-reported separately. BLAS is capped at --blas-threads (default 1) threads for both sides: the
-matrices are tiny and multi-threaded BLAS on shared cores is slower, for the naive chain as well.
+the measuring process, RUSAGE_CHILDREN for the largest of its pool workers) is its own. Every side
+warms up first (librosa's numba JIT, filter banks, the openSMILE engine, the encoder's weights) and
+the timed part excludes that and the pool start-up, which is reported separately. BLAS is capped
+at --blas-threads (default 1) threads for every side. The load average is printed before and after:
+on shared cores the wall-clock figures move with it, the CPU ms per file much less.
 """
 from __future__ import annotations
 
@@ -101,7 +112,7 @@ def find_audio(folder: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------------------
-# the two ways (run inside a phase process)
+# the ways (run inside a phase process)
 
 
 def naive_features(path: str):
@@ -119,48 +130,62 @@ def naive_features(path: str):
     ])
 
 
-def _load16k(path: str, sample_rate: int):
-    try:
-        from ser.audio import load_audio
-    except ImportError:  # the shared loader not there yet: the same steps by hand
-        import numpy as np
-        import soundfile as sf
-        import soxr
-
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
-        y = data.mean(axis=1, dtype=np.float32)
-        return soxr.resample(y, sr, sample_rate, quality="HQ") if sr != sample_rate else y
-    return load_audio(path, sample_rate)
+FUSED_FIELDS = ("opensmile", "encoder")  # FeatureConfig fields that append a set to the pooled vector
 
 
-_CFG = None
+def settings_of(params_path: str):
+    from ser.feature_table import FeatureSettings
+    from ser.params import load_params
+
+    return FeatureSettings.from_params(load_params(params_path))
 
 
-def _worker_init(blas_threads: int) -> None:
-    global _CFG
+def load_clip(path: str, settings) -> "np.ndarray":  # noqa: F821
+    """Decode + resample exactly as extract_chunk does (params.yaml's audio: section)."""
+    from ser.audio import load_audio
+
+    a = settings.audio
+    return load_audio(path, a["sample_rate"], trim_db=a["trim_db"], normalize=a["normalize"],
+                      target_rms_dbfs=a["target_rms_dbfs"], min_duration_s=a["min_duration_s"])
+
+
+def feature_sets(cfg) -> list[tuple[str, object]]:
+    """(name, clip -> vector) for every set the default path computes with `cfg`, each alone."""
+    import dataclasses
+
     import numpy as np
 
-    from ser import features
+    from ser.features import extract_all
 
-    features.limit_blas_threads(blas_threads)
-    _CFG = features.FeatureConfig()
-    features.extract_pooled_vector(np.random.default_rng(0).standard_normal(_CFG.sample_rate).astype(np.float32), _CFG)
+    base = dataclasses.replace(cfg, **{f: None for f in FUSED_FIELDS if hasattr(cfg, f)})
+    sets: list[tuple[str, object]] = [("librosa pooled + log-mel", lambda y: extract_all(y, base)[0])]
+    if cfg.opensmile:
+        from ser.egemaps import extract_egemaps
 
+        sets.append((f"openSMILE {cfg.opensmile}", lambda y: extract_egemaps(y, cfg.sample_rate, cfg.opensmile)))
+    encoder = getattr(cfg, "encoder", None)
+    if encoder is not None:
+        from ser.encoder import extract_encoder
 
-def _ours_chunk(paths: list[str]):
-    import numpy as np
-
-    from ser import features
-
-    c0 = time.process_time()
-    out = np.empty((len(paths), features.n_pooled_features(_CFG)), dtype=np.float32)
-    for i, path in enumerate(paths):
-        out[i] = features.extract_pooled_vector(_load16k(path, _CFG.sample_rate), _CFG)
-    return out, time.process_time() - c0
+        name = getattr(encoder, "name", "encoder")
+        sets.append((f"encoder {name}", lambda y: np.asarray(extract_encoder([y], cfg.sample_rate, encoder)[0])))
+    return sets
 
 
-def _noop(_: int) -> int:
-    return os.getpid()
+def package_smile(feature_set: str):
+    """openSMILE's own path: Smile.process_signal builds and frees a native instance per call."""
+    import warnings
+
+    import opensmile
+
+    smile = opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, feature_set),
+                            feature_level=opensmile.FeatureLevel.Functionals)
+
+    def run(y, sr):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return smile.process_signal(y, sr).to_numpy().reshape(-1)
+    return run
 
 
 def _rss_mb(who: int) -> float:
@@ -183,67 +208,193 @@ def phase_naive(paths: list[str], repeat: int) -> dict:
             "rss_self_mb": _rss_mb(resource.RUSAGE_SELF), "rss_children_mb": None}
 
 
-def phase_ours(paths: list[str], workers: int, chunk: int, blas_threads: int, repeat: int) -> dict:
+def phase_sets(paths: list[str], params_path: str) -> dict:
+    """CPU seconds of each step of the default path alone, summed over the files (one process)."""
+    import numpy as np
+
+    from ser.features import extract_all, limit_blas_threads, n_pooled_features
+
+    limit_blas_threads(1)
+    settings = settings_of(params_path)
+    cfg = settings.features
+    sets = feature_sets(cfg)
+    widths = {name: int(np.asarray(fn(load_clip(paths[0], settings))).size) for name, fn in sets}  # + warm-up
+    if sum(widths.values()) != n_pooled_features(cfg):
+        raise SystemExit(f"the default vector has {n_pooled_features(cfg)} values but the timed sets give "
+                         f"{widths}: a feature set of the default path is missing from bench/features.py")
+    steps: dict[str, float] = {"decode + resample": 0.0, **{name: 0.0 for name, _ in sets}}
+    before = package_smile(cfg.opensmile) if cfg.opensmile else None
+    if before:
+        before(load_clip(paths[0], settings), cfg.sample_rate)
+        steps["openSMILE, package path (before)"] = 0.0
+    steps["default, all sets (extract_all)"] = 0.0
+    extract_all(load_clip(paths[0], settings), cfg)
+    seconds = 0.0
+    t_wall = time.perf_counter()
+    for path in paths:
+        c0 = time.process_time()
+        y = load_clip(path, settings)
+        steps["decode + resample"] += time.process_time() - c0
+        seconds += y.size / cfg.sample_rate
+        for name, fn in sets:
+            c0 = time.process_time()
+            fn(y)
+            steps[name] += time.process_time() - c0
+        if before:
+            c0 = time.process_time()
+            before(y, cfg.sample_rate)
+            steps["openSMILE, package path (before)"] += time.process_time() - c0
+        c0 = time.process_time()
+        extract_all(y, cfg)
+        steps["default, all sets (extract_all)"] += time.process_time() - c0
+    return {"files": len(paths), "audio_s": seconds, "cpu": steps, "widths": widths,
+            "wall_s": time.perf_counter() - t_wall}
+
+
+_STATE: dict = {}
+
+
+def _worker_init(params_path: str, warm_path: str) -> None:
+    from ser.features import extract_all, limit_blas_threads
+
+    limit_blas_threads(1)
+    settings = settings_of(params_path)
+    _STATE["settings"] = settings
+    extract_all(load_clip(warm_path, settings), settings.features)  # JIT, filter banks, engines, weights
+
+
+def _default_chunk(chunk, rows):
+    from ser.feature_table import extract_chunk
+
+    c0 = time.process_time()
+    pooled, _, quarantine = extract_chunk(chunk, rows, {"bench": Path("/")}, _STATE["settings"])
+    return len(pooled), len(quarantine), pooled.shape[1], time.process_time() - c0
+
+
+def _noop(_: int) -> int:
+    time.sleep(0.05)
+    return os.getpid()
+
+
+def phase_default(paths: list[str], params_path: str, workers: int, chunk: int, repeat: int) -> dict:
     import resource
     from concurrent.futures import ProcessPoolExecutor
 
-    import numpy as np
+    import pandas as pd
 
-    from ser import features
+    from ser.feature_table import KEY_COLUMNS, plan_chunks
 
+    settings = settings_of(params_path)
+    manifest = pd.DataFrame({
+        "utt_id": [f"{i:06d}" for i in range(len(paths))], "path": [str(Path(p).resolve()) for p in paths],
+        "sha1": "-", "corpus": "bench", "speaker": "s", "gender": "u", "emotion": "neutral", "split": "test", "fold": 0,
+    })
+    chunks = plan_chunks(manifest, settings, chunk)
+    by_id = manifest.set_index("utt_id", drop=False)
+    work = [(c, by_id.loc[[u for u, _, _ in c.rows]]) for c in chunks]
     t_start = time.perf_counter()
-    # warm the parent (imports, filter banks): forked workers inherit it; spawned ones redo it
-    features.extract_pooled_vector(np.zeros(16000, dtype=np.float32), features.FeatureConfig())
-    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
-    result = np.empty((len(paths), features.n_pooled_features(features.FeatureConfig())), dtype=np.float32)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(blas_threads,)) as pool:
-        # start every worker (and so its warm-up) before the clock starts
-        pids = set()
-        while len(pids) < workers:
-            pids |= set(pool.map(_noop, range(4 * workers)))
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(params_path, paths[0])) as pool:
+        pids: set[int] = set()
+        while len(pids) < workers:  # every worker started and warmed before the clock starts
+            pids |= set(pool.map(_noop, range(2 * workers)))
         startup = time.perf_counter() - t_start
         times, cpu = [], []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            row, cpu_s = 0, 0.0
-            for block, block_cpu in pool.map(_ours_chunk, chunks):
-                result[row:row + len(block)] = block
-                row += len(block)
+            done = quarantined = cpu_s = 0
+            for n_rows, n_q, width, block_cpu in pool.map(_default_chunk, *zip(*work)):
+                done += n_rows
+                quarantined += n_q
                 cpu_s += block_cpu
             times.append(time.perf_counter() - t0)
             cpu.append(cpu_s)
-    assert row == len(paths) and np.isfinite(result).all()
-    return {"files": len(paths), "times": times, "cpu": cpu, "startup_s": startup, "n_features": int(result.shape[1]),
-            "workers": workers, "chunk": chunk, "rss_self_mb": _rss_mb(resource.RUSAGE_SELF),
-            "rss_children_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
+    if done + quarantined != len(paths):
+        raise SystemExit(f"extract_chunk returned {done} rows and {quarantined} quarantined for {len(paths)} files")
+    return {"files": len(paths), "times": times, "cpu": cpu, "startup_s": startup, "quarantined": quarantined,
+            "n_features": int(width) - len(KEY_COLUMNS), "workers": workers, "chunk": chunk,
+            "rss_self_mb": _rss_mb(resource.RUSAGE_SELF), "rss_children_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
 
 
 # --------------------------------------------------------------------------------------------------
 # driver
 
 
-def run_phase(args: argparse.Namespace, phase: str, paths: list[Path], list_dir: Path) -> dict:
-    listing = list_dir / f"{phase}_{len(paths)}.txt"
+def run_phase(args: argparse.Namespace, phase: str, paths: list[Path], list_dir: Path, tag: str = "") -> dict:
+    listing = list_dir / f"{phase}_{tag}{len(paths)}.txt"
     listing.write_text("\n".join(str(p) for p in paths))
     env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(args.blas_threads)
     cmd = [sys.executable, __file__, "--_phase", phase, "--_list", str(listing), "--workers", str(args.workers),
-           "--chunk", str(args.chunk), "--blas-threads", str(args.blas_threads), "--repeat", str(args.repeat)]
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+           "--chunk", str(args.chunk), "--blas-threads", str(args.blas_threads), "--repeat", str(args.repeat),
+           "--params", str(args.params)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"phase {phase} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def corpus_samples(root: Path, per_corpus: int) -> dict[str, list[Path]]:
+    """K files per corpus folder under root, evenly spread over its sorted list."""
+    samples = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        found = find_audio(folder)
+        if found:
+            step = max(len(found) // per_corpus, 1)
+            samples[folder.name] = found[::step][:per_corpus]
+    return samples
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def fps(r: dict) -> float:
+    return r["files"] / min(r["times"])
+
+
+def cpu_ms(r: dict) -> float:
+    return 1000 * min(r["cpu"]) / r["files"]
+
+
+def line(name: str, r: dict) -> str:
+    passes = ", ".join(f"{t:.2f}" for t in r["times"])
+    children = "n/a (no pool)" if r["rss_children_mb"] is None else f"{r['rss_children_mb']:.0f} MiB"
+    extra = f"; pool start-up + warm-up {r['startup_s']:.2f} s (not timed)" if "startup_s" in r else ""
+    return (f"{name:<13} {r['files']:>4} files, passes {passes} s -> best {fps(r):6.1f} files/s"
+            f" ({1000 * min(r['times']) / r['files']:.2f} ms/file wall, {cpu_ms(r):.2f} ms/file CPU);"
+            f" {r['n_features']} features; peak RSS: process {r['rss_self_mb']:.0f} MiB,"
+            f" largest worker {children}{extra}")
+
+
+def sets_table(rows: list[tuple[str, dict]]) -> list[str]:
+    """Markdown table: CPU ms per clip of each step, one row per sample."""
+    steps = list(rows[0][1]["cpu"])
+    out = ["| sample | clips | s/clip | " + " | ".join(steps) + " | clips/s (1 process, CPU) |",
+           "|---|---|---|" + "---|" * len(steps) + "---|"]
+    for name, r in rows:
+        ms = {k: 1000 * v / r["files"] for k, v in r["cpu"].items()}
+        total = ms["decode + resample"] + ms["default, all sets (extract_all)"]
+        out.append(f"| {name} | {r['files']} | {r['audio_s'] / r['files']:.2f} | "
+                   + " | ".join(f"{ms[k]:.2f}" for k in steps) + f" | {1000 / total:.1f} |")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--files", type=int, default=60, help="N: files for the naive run and the first ours run (default 60)")
-    ap.add_argument("--dir", type=Path, help="use audio files under DIR instead of synthetic ones")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for ours (default: cpu count)")
+    ap.add_argument("--files", type=int, default=60, help="N: files for naive, sets and the first default run (default 60)")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--dir", type=Path, help="audio files under DIR instead of synthetic ones")
+    src.add_argument("--corpora", type=Path, help="a folder of corpus folders: per-corpus figures too")
+    ap.add_argument("--per-corpus", type=int, default=20, help="files sampled per corpus with --corpora (default 20)")
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"), help="params.yaml of the default path")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for the default path (default: cpu count)")
     ap.add_argument("--chunk", type=int, default=16, help="files per pool task (default 16)")
-    ap.add_argument("--repeat", type=int, default=5,
-                    help="timed passes over the files per measurement; the best is reported (default 5)")
-    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads per process, both sides (default 1)")
-    ap.add_argument("--_phase", choices=["naive", "ours"], help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed passes over the files per naive/default measurement; the best is reported (default 3)")
+    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads per process, every side (default 1)")
+    ap.add_argument("--_phase", choices=["naive", "sets", "default"], help=argparse.SUPPRESS)
     ap.add_argument("--_list", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -251,21 +402,35 @@ def main(argv: list[str] | None = None) -> int:
         paths = args._list.read_text().splitlines()
         if args._phase == "naive":
             res = phase_naive(paths, args.repeat)
+        elif args._phase == "sets":
+            res = phase_sets(paths, str(args.params))
         else:
-            res = phase_ours(paths, args.workers, args.chunk, args.blas_threads, args.repeat)
+            res = phase_default(paths, str(args.params), args.workers, args.chunk, args.repeat)
         print(json.dumps(res))
         return 0
 
-    if min(args.files, args.workers, args.chunk, args.repeat, args.blas_threads) < 1:
-        ap.error("--files, --workers, --chunk, --repeat and --blas-threads must be >= 1")
+    if min(args.files, args.workers, args.chunk, args.repeat, args.blas_threads, args.per_corpus) < 1:
+        ap.error("--files, --workers, --chunk, --repeat, --blas-threads and --per-corpus must be >= 1")
+    for flag, folder in (("--dir", args.dir), ("--corpora", args.corpora)):
+        if folder is not None and not folder.is_dir():
+            ap.error(f"{flag} {folder}: no such folder (give a folder of audio files, e.g. a corpus's wav folder)")
+    if not args.params.is_file():
+        ap.error(f"--params {args.params}: no such file (run from the repository root or pass --params)")
     n = args.files
+    per_corpus: list[tuple[str, list[Path]]] = []
     with tempfile.TemporaryDirectory(prefix="ser-bench-") as tmp:
         tmp_dir = Path(tmp)
-        if args.dir:
-            found = find_audio(args.dir)
+        if args.dir or args.corpora:
+            if args.corpora:
+                per_corpus = list(corpus_samples(args.corpora, args.per_corpus).items())
+                found = [f for group in zip(*(files for _, files in per_corpus)) for f in group]  # round-robin
+                what = f"{args.corpora}: {len(per_corpus)} corpora x {args.per_corpus} sampled files"
+            else:
+                found = find_audio(args.dir)
+                what = str(args.dir)
             if not found:
-                ap.error(f"no audio files under {args.dir}")
-            source = f"{args.dir} ({len(found)} audio files"
+                ap.error(f"no audio files ({', '.join(sorted(AUDIO_EXTS))}) under {args.dir or args.corpora}")
+            source = f"{what} ({len(found)} audio files"
             source += ")" if len(found) >= 2 * n else f"; list repeated to reach {2 * n})"
             files = [found[i % len(found)] for i in range(2 * n)]
         else:
@@ -273,42 +438,40 @@ def main(argv: list[str] | None = None) -> int:
             files = write_synthetic(tmp_dir, 2 * n)
             source = (f"{2 * n} synthetic speech-like {SYNTH_SECONDS:g}-s WAVs at "
                       f"{'/'.join(str(r) for r in SYNTH_RATES)} Hz (written in {time.perf_counter() - t0:.1f} s)")
+        settings = settings_of(str(args.params))
+        cfg = settings.features
+        on = ["librosa pooled"] + [f"{f}={getattr(cfg, f)}" for f in FUSED_FIELDS if getattr(cfg, f, None)]
         print(f"files:   {source}")
-        print(f"machine: {os.cpu_count()} CPUs, workers={args.workers}, chunk={args.chunk}, "
-              f"BLAS threads per process={args.blas_threads}, load average {os.getloadavg()[0]:.2f}")
+        print(f"default: {args.params}: {', '.join(on)}; audio {settings.audio['sample_rate']} Hz, "
+              f"normalize={settings.audio['normalize']}")
+        print(f"machine: workers={args.workers}, chunk={args.chunk}, BLAS threads per process={args.blas_threads}, "
+              f"{load()}")
 
         naive = run_phase(args, "naive", files[:n], tmp_dir)
-        ours_n = run_phase(args, "ours", files[:n], tmp_dir)
-        ours_2n = run_phase(args, "ours", files[:2 * n], tmp_dir)
-
-    def fps(r: dict) -> float:
-        return r["files"] / min(r["times"])
-
-    def cpu_ms(r: dict) -> float:
-        return 1000 * min(r["cpu"]) / r["files"]
-
-    def line(name: str, r: dict) -> str:
-        passes = ", ".join(f"{t:.2f}" for t in r["times"])
-        children = "n/a (no pool)" if r["rss_children_mb"] is None else f"{r['rss_children_mb']:.0f} MiB"
-        extra = f"; pool start-up + warm-up {r['startup_s']:.2f} s (not timed)" if "startup_s" in r else ""
-        return (f"{name:<10} {r['files']:>4} files, passes {passes} s -> best {fps(r):6.1f} files/s"
-                f" ({1000 * min(r['times']) / r['files']:.2f} ms/file wall, {cpu_ms(r):.2f} ms/file CPU);"
-                f" {r['n_features']} features; peak RSS: process {r['rss_self_mb']:.0f} MiB,"
-                f" largest worker {children}{extra}")
+        sets = run_phase(args, "sets", files[:n], tmp_dir)
+        ours_n = run_phase(args, "default", files[:n], tmp_dir)
+        ours_2n = run_phase(args, "default", files[:2 * n], tmp_dir)
+        by_corpus = [(name, run_phase(args, "sets", group, tmp_dir, tag=name)) for name, group in per_corpus]
 
     print(line("naive", naive))
-    print(line("ours (N)", ours_n))
-    print(line("ours (2N)", ours_2n))
+    print(line("default (N)", ours_n))
+    print(line("default (2N)", ours_2n))
     ratio = fps(ours_n) / fps(naive)
-    print(f"throughput: naive {fps(naive):.1f} files/s, ours {fps(ours_n):.1f} files/s (N={n}), "
-          f"{fps(ours_2n):.1f} files/s (2N) -> ours/naive = {ratio:.1f}x with {args.workers} workers "
-          f"({ratio / args.workers:.1f}x per worker)")
-    print(f"CPU time per file (load-independent): naive {cpu_ms(naive):.2f} ms, ours {cpu_ms(ours_n):.2f} ms "
-          f"-> {cpu_ms(naive) / cpu_ms(ours_n):.1f}x less CPU per file; x {args.workers} workers = "
-          f"{args.workers * cpu_ms(naive) / cpu_ms(ours_n):.1f}x if the cores were free")
+    print(f"throughput: naive {fps(naive):.1f} files/s (1 process), default path {fps(ours_n):.1f} files/s (N={n}), "
+          f"{fps(ours_2n):.1f} files/s (2N) with {args.workers} workers -> default/naive = {ratio:.2f}x "
+          f"({ratio / args.workers:.2f}x per worker)")
+    print(f"CPU per file: naive {cpu_ms(naive):.2f} ms, default path {cpu_ms(ours_n):.2f} ms "
+          f"-> naive/default = {cpu_ms(naive) / cpu_ms(ours_n):.2f}x")
     print(f"peak RSS N -> 2N: largest worker {ours_n['rss_children_mb']:.0f} -> {ours_2n['rss_children_mb']:.0f} MiB, "
           f"parent {ours_n['rss_self_mb']:.0f} -> {ours_2n['rss_self_mb']:.0f} MiB")
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"\nCPU ms per clip, each step alone (one process, {sets['files']} files, widths {sets['widths']}):")
+    print("\n".join(sets_table([("all files", sets)] + by_corpus)))
+    if any("before" in k for k in sets["cpu"]):
+        after = next(v for k, v in sets["cpu"].items() if k.startswith("openSMILE") and "before" not in k)
+        before = sets["cpu"]["openSMILE, package path (before)"]
+        print(f"openSMILE per clip: package path {1000 * before / sets['files']:.2f} ms -> reused engine "
+              f"{1000 * after / sets['files']:.2f} ms ({before / after:.2f}x)")
+    print(f"after: {load()}")
     return 0
 
 

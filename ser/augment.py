@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import sys
 import threading
 from typing import Any, Mapping
 
@@ -51,6 +52,12 @@ _BOOL_KEYS = {"leave_length_unchanged", "rollover", "colored"}
 # audiomentations draws from the process-global `random`/`np.random` and keeps per-call state on the
 # transform objects, so concurrent calls in one process are serialised to stay deterministic.
 _LOCK = threading.Lock()
+
+
+def _modules_drawing_from_global_random() -> list[Any]:
+    """audiomentations' modules that call the global `random` (its transforms' parameter draws)."""
+    return [m for name, m in list(sys.modules.items())
+            if name.startswith("audiomentations") and getattr(m, "random", None) is random]
 
 
 def _number(value: Any, key: str) -> float:
@@ -158,9 +165,9 @@ def augment_copy(
 ) -> np.ndarray:
     """Augmented copy number `copy` of one utterance, the same on every run for (seed, utt_id, copy).
 
-    Seeds the global `random` and `numpy.random` (which audiomentations draws from) for the call and
-    restores their previous states afterwards. Returns a new float32 array; length may change only
-    when time_stretch has leave_length_unchanged: false.
+    audiomentations' parameter draws come from a generator private to the call, its noise from
+    `numpy.random` seeded for the call (previous state restored afterwards). Returns a new float32
+    array; length may change only when time_stretch has leave_length_unchanged: false.
     """
     samples = np.ascontiguousarray(audio, dtype=np.float32)
     if samples.ndim != 1:
@@ -169,13 +176,18 @@ def augment_copy(
         raise ValueError(f"{utt_id}: input audio has non-finite samples")
     derived = derive_seed(seed, utt_id, copy)
     with _LOCK:
-        py_state, np_state = random.getstate(), np.random.get_state()
+        # The parameter draws go to a private generator: other threads of the process (Dask's and
+        # Prefect's timers jitter with the global `random`) would otherwise shift them between runs.
+        users, private = _modules_drawing_from_global_random(), random.Random(derived)
+        np_state = np.random.get_state()
         try:
-            random.seed(derived)
+            for module in users:
+                module.random = private
             np.random.seed(derived)
             out = augmenter(samples=samples.copy(), sample_rate=int(sample_rate))
         finally:
-            random.setstate(py_state)
+            for module in users:
+                module.random = random
             np.random.set_state(np_state)
     out = np.array(out, dtype=np.float32, copy=True)
     if not np.isfinite(out).all():

@@ -15,7 +15,8 @@ from rich.table import Table
 
 from ser import __version__
 from ser.console import DEFAULT_PARAMS, ParamsOpt, console, fail, load, plain_help, stdout
-from ser.stages import demo_corpus, features, ingest, loso, manifest, select_best, train, validate
+from ser.stages import (cross_corpus, cv, demo_corpus, features, ingest, loso, manifest, report, select_best, train,
+                        validate)
 
 plain_help()
 app = typer.Typer(help="Speech emotion recognition: ingest corpora, build features, train and predict.",
@@ -37,7 +38,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 for _name, _stage in (("demo-corpus", demo_corpus), ("ingest", ingest), ("manifest", manifest),
                       ("features", features), ("validate", validate), ("train", train), ("loso", loso),
-                      ("select-best", select_best)):
+                      ("cv", cv), ("cross-corpus", cross_corpus), ("select-best", select_best), ("report", report)):
     app.command(name=_name)(_stage.command)
 
 

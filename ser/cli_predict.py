@@ -37,26 +37,15 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return "" if value is None or value != value else f"{value:.{digits}f}"
 
 
-def _files_table(df, title: str) -> Table:
-    table = Table(title=title)
-    for col in ("path", "emotion", "confidence", *EMOTIONS):
-        table.add_column(col, justify="left" if col in ("path", "emotion") else "right")
-    for r in df.head(50).itertuples(index=False):
-        row = r._asdict()
-        if row["error"]:
-            table.add_row(row["path"], f"[red]error: {row['error']}[/]", "", *[""] * len(EMOTIONS))
-        else:
-            table.add_row(row["path"], row["emotion"], _fmt(row["confidence"]),
-                          *(_fmt(row["prob_" + e]) for e in EMOTIONS))
-    return table
-
-
 def _timeline_table(df, title: str) -> Table:
+    from ser.predict import display_paths
+
     table = Table(title=title)
-    for col in ("path", "start", "end", "emotion", "confidence", *EMOTIONS):
-        table.add_column(col, justify="left" if col in ("path", "emotion") else "right")
-    for r in df.head(200).itertuples(index=False):
-        row = r._asdict()
+    for col in ("file", "start", "end", "emotion", "confidence", *EMOTIONS):
+        table.add_column(col, justify="left" if col in ("file", "emotion") else "right", no_wrap=col == "file")
+    head = df.head(200)
+    for label, r in zip(display_paths([str(p) for p in head["path"]]), head.itertuples(index=False)):
+        row = {**r._asdict(), "path": label}
         if row["error"]:
             table.add_row(row["path"], "", "", f"[red]error: {row['error']}[/]", "", *[""] * len(EMOTIONS))
         else:
@@ -81,7 +70,8 @@ def predict(
              "anything but none makes each recording one group")] = "auto",
 ) -> None:
     """Predict the emotion of each file (folders are searched recursively); a bad file gets an error row."""
-    from ser.predict import expand_paths, predict_files, predict_files_segments, write_table
+    from ser.predict import (exit_code, expand_paths, failed_files, files_table, predict_files,
+                             predict_files_segments, write_table)
 
     from ser.grouping import GROUP_MODES
 
@@ -115,15 +105,17 @@ def predict(
         console.print(f"wrote {plot}")
     limit = 50 if segment is None else 200
     if segment is None:
-        stdout.print(_files_table(df, f"predictions ({artifact.name})"))
+        stdout.print(files_table(df, f"predictions ({artifact.name})"))
     else:
         hop_s = segment if hop is None else hop
         stdout.print(_timeline_table(df, f"timeline ({artifact.name}, window {segment:g} s, hop {hop_s:g} s)"))
     if len(df) > limit:
         stdout.print(f"... {len(df) - limit} more rows" + (f" in {out}" if out else " (use --out)"))
-    bad = df.drop_duplicates("path")["error"].astype(bool).sum()
+    bad, total = failed_files(df)
     if bad:
-        console.print(f"[yellow]{int(bad)} file(s) could not be read (see the error column)")
+        console.print(f"[yellow]{bad} of {total} file(s) could not be read (see the error column)")
+    if exit_code(df):
+        fail(f"no file could be predicted ({total} tried)")
 
 
 # -- listen ------------------------------------------------------------------------------------------
@@ -299,7 +291,7 @@ def serve(
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]binding {host}: the API has no authentication; anyone who can reach it can use it")
-    console.print(f"serving {model} on http://{host}:{port} (docs: /docs, spec: /openapi.json)")
+    console.print(f"serving {model} on http://{host}:{port} (the page: /, docs: /docs, spec: /openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

@@ -228,7 +228,8 @@ def flat_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-LEADERBOARD_FIRST = ("model", "kind", "val_uar", "test_uar", "test_accuracy", "test_macro_f1",
+LEADERBOARD_FIRST = ("model", "kind", "val_uar", "val_uar_ci_low", "val_uar_ci_high", "val_method", "val_speakers",
+                     "test_uar", "test_uar_ci_low", "test_uar_ci_high", "test_accuracy", "test_macro_f1",
                      "train_s", "predict_ms_per_clip", "size_mb")
 
 

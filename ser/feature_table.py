@@ -22,6 +22,7 @@ from ser.audio import AudioError, load_audio
 from ser.augment import augment_copy, build_augmenter, n_copies
 from ser.features import FeatureConfig, extract_all, feature_config, pooled_feature_names
 from ser.io import atomic_path
+from ser.log import get_logger
 from ser.params import AudioParams, Settings
 
 KEY_COLUMNS = ["utt_id", "corpus", "speaker", "gender", "emotion", "split", "fold", "augmented", "copy", "source"]
@@ -89,6 +90,28 @@ def chunk_done(chunk: Chunk, out_dir: Path) -> bool:
     return meta.get(b"ser.chunk_key") == chunk.key.encode() and (out_dir / "logmel" / chunk.name).is_file()
 
 
+class FileProgress:
+    """Logs a chunk's progress every `every_files` files or `every_s` seconds, whichever comes first, and
+    the first file on its own (it carries the warm-up: numba compiling librosa, openSMILE loading)."""
+
+    def __init__(self, label: str, total: int, every_files: int = 25, every_s: float = 10.0,
+                 clock: Any = time.perf_counter, log: Any = None) -> None:
+        self.label, self.total, self.every_files, self.every_s = label, total, every_files, every_s
+        self.clock, self.log = clock, log or get_logger(__name__).info
+        self.start = self.last_t = clock()
+        self.done = self.last_n = 0
+
+    def step(self, rows: int) -> None:
+        self.done += 1
+        now = self.clock()
+        if self.done == 1 or self.done == self.total or self.done - self.last_n >= self.every_files \
+                or now - self.last_t >= self.every_s:
+            rate = self.done / max(now - self.start, 1e-9)
+            self.log(f"features {self.label}: {self.done}/{self.total} files, {rows} rows, "
+                     f"{now - self.start:.1f} s ({rate:.1f} files/s)")
+            self.last_n, self.last_t = self.done, now
+
+
 def extract_chunk(chunk: Chunk, manifest: pd.DataFrame, roots: dict[str, Path],
                   settings: FeatureSettings) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, str]]]:
     """Features of a chunk's utterances (plus augmented copies for train): pooled, log-mel, quarantine."""
@@ -99,6 +122,7 @@ def extract_chunk(chunk: Chunk, manifest: pd.DataFrame, roots: dict[str, Path],
     augmenter = build_augmenter(settings.augment) if copies else None
     sr = settings.audio["sample_rate"]
     keys, pooled, logmels, frames, quarantine = [], [], [], [], []
+    progress = FileProgress(chunk.name.removesuffix(".parquet"), len(chunk.rows))
     for utt_id, rel, _ in chunk.rows:
         row = info.loc[utt_id]
         try:
@@ -108,6 +132,7 @@ def extract_chunk(chunk: Chunk, manifest: pd.DataFrame, roots: dict[str, Path],
                                min_duration_s=settings.audio["min_duration_s"])
         except AudioError as err:
             quarantine.append({"corpus": chunk.corpus, "path": rel, "kind": "audio", "reason": str(err)})
+            progress.step(len(keys))
             continue
         for copy in range(copies + 1):
             signal = audio if copy == 0 else augment_copy(audio, sr, augmenter, utt_id=utt_id, copy=copy,
@@ -122,6 +147,7 @@ def extract_chunk(chunk: Chunk, manifest: pd.DataFrame, roots: dict[str, Path],
             pooled.append(vector)
             logmels.append(seq.reshape(-1))
             frames.append(n)
+        progress.step(len(keys))
     key_df = pd.DataFrame(keys, columns=KEY_COLUMNS)
     matrix = np.vstack(pooled).astype(np.float32) if pooled else np.zeros((0, len(names)), np.float32)
     pooled_df = pd.concat([key_df, pd.DataFrame(matrix, columns=names)], axis=1)

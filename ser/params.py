@@ -67,6 +67,7 @@ class SplitParams(_Section):
         default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15})
     test_corpora: list[str] = Field(default_factory=list)
     drop_duplicates: bool = True
+    min_eval_speakers: int = Field(2, ge=1)  # val and test speakers per corpus, where train keeps half (ser.split)
 
     @field_validator("ratios")
     @classmethod
@@ -262,6 +263,16 @@ class TrainParams(_Section):
     loso: list[str] = Field(default_factory=list)
 
 
+class CvParams(_Section):
+    """`cv:` speaker-grouped k-fold cross-validation (cv@NAME stages), the cross-corpus stage, and the
+    speaker-bootstrap intervals both report (ser.cv, ser.cross_corpus, ser.stats)."""
+
+    k: int = Field(5, ge=2)
+    draws: int = Field(1000, ge=1)
+    models: list[str] = Field(default_factory=list)
+    cross_corpus_model: str | None = None
+
+
 class ScheduleParams(_Section):
     """`ser schedule`: when the pipeline flow runs, and on which DVC targets (empty: the whole DAG)."""
 
@@ -336,6 +347,7 @@ class Params(Settings):
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     train: TrainParams = Field(default_factory=TrainParams)
     schedule: ScheduleParams = Field(default_factory=ScheduleParams)
+    cv: CvParams = Field(default_factory=CvParams)
     predict: PredictParams = Field(default_factory=PredictParams)
 
     @field_validator("corpora")
@@ -376,6 +388,13 @@ class Params(Settings):
         unknown_models = [name for name in self.train.loso if name not in self.models]
         if unknown_models:
             raise ValueError(f"train.loso names {', '.join(map(repr, unknown_models))}, not configured under "
+                             f"models: ({', '.join(self.models) or 'none'})")
+        unknown_cv = [name for name in self.cv.models if name not in self.models]
+        if unknown_cv:
+            raise ValueError(f"cv.models names {', '.join(map(repr, unknown_cv))}, not configured under "
+                             f"models: ({', '.join(self.models) or 'none'})")
+        if self.cv.cross_corpus_model is not None and self.cv.cross_corpus_model not in self.models:
+            raise ValueError(f"cv.cross_corpus_model {self.cv.cross_corpus_model!r} is not configured under "
                              f"models: ({', '.join(self.models) or 'none'})")
         if self.split.protocol == "cross_corpus":
             if not self.split.test_corpora:

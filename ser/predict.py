@@ -254,6 +254,78 @@ def predict_files_segments(artifact: Artifact, paths: Iterable[Path | str], segm
     return pd.concat(frames, ignore_index=True)[SEGMENT_COLUMNS]
 
 
+# -- the printed table ------------------------------------------------------------------------------
+
+ELLIPSIS = "…"
+
+
+def display_paths(paths: Sequence[str], max_width: int = 48) -> list[str]:
+    """Labels that tell the rows apart: each path relative to the folder all share, and a label longer
+    than `max_width` cut from the LEFT (the file name is what differs; a right cut hides it)."""
+    paths = [str(p) for p in paths]
+    if not paths:
+        return []
+    parts = [Path(p).parts for p in paths]
+    common = 0
+    if len(set(paths)) > 1:
+        while all(len(q) > common + 1 for q in parts) and len({q[common] for q in parts}) == 1:
+            common += 1
+    else:
+        common = max(len(parts[0]) - 2, 0)  # one file: its folder and name
+    labels = [str(Path(*q[common:])) for q in parts]
+    return [s if len(s) <= max_width else ELLIPSIS + s[-(max_width - 1):] for s in labels]
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def table_rows(df: pd.DataFrame, limit: int = 50, max_width: int = 48) -> list[list[str]]:
+    """The rows `ser predict` prints: file label, emotion ("error" for a bad file), confidence, the seven
+    probabilities, and the error message last."""
+    head = df.head(limit)
+    labels = display_paths(list(head["path"]), max_width)
+    rows = []
+    for label, r in zip(labels, head.to_dict("records")):
+        if r["error"]:
+            rows.append([label, "error", "", *[""] * len(EMOTIONS), str(r["error"])])
+        else:
+            rows.append([label, r["emotion"], _fmt(r["confidence"]), *(_fmt(r["prob_" + e]) for e in EMOTIONS), ""])
+    return rows
+
+
+def files_table(df: pd.DataFrame, title: str, limit: int = 50, max_width: int = 48) -> Any:
+    """A rich table of `table_rows`: the file column never wraps or loses its right end, probabilities
+    carry three-letter headers, and each failed file's error is listed under the table."""
+    from rich import box
+    from rich.table import Table
+
+    rows = table_rows(df, limit, max_width)
+    errors = [f"{r[0]}: {r[-1]}" for r in rows if r[-1]]
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                  caption="\n".join(errors) or None, caption_justify="left", caption_style="red")
+    table.add_column("file", no_wrap=True, min_width=max([4, *(len(r[0]) for r in rows)]))
+    table.add_column("emotion", no_wrap=True, min_width=8)
+    table.add_column("conf", justify="right", no_wrap=True, min_width=4)
+    for e in EMOTIONS:
+        table.add_column(e[:3], justify="right", no_wrap=True, min_width=4)
+    for row in rows:
+        table.add_row(*row[:-1], style="red" if row[-1] else None)
+    return table
+
+
+def failed_files(df: pd.DataFrame) -> tuple[int, int]:
+    """(files that failed, files in all) for a `predict_files` or `predict_files_segments` table."""
+    per_file = df.drop_duplicates("path")
+    return int(per_file["error"].astype(bool).sum()), len(per_file)
+
+
+def exit_code(df: pd.DataFrame) -> int:
+    """What `ser predict` exits with: 1 when no file could be predicted, else 0 (some bad files are rows)."""
+    failed, total = failed_files(df)
+    return 1 if total and failed == total else 0
+
+
 def write_table(df: pd.DataFrame, out: Path | str) -> Path:
     """Write predictions atomically as .csv, .parquet or .json (records); other suffixes are a ValueError."""
     from ser.io import atomic_path

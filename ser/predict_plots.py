@@ -11,15 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser import EMOTIONS
+from ser import EMOTION_COLORS, EMOTIONS
 from ser.io import atomic_path
 
 PROB_COLUMNS = [f"prob_{e}" for e in EMOTIONS]
 MAX_RADARS = 12
 DPI = 110
-# one fixed colour per emotion, the same in every figure
-COLORS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#ffbf00",
-          "neutral": "#7f7f7f", "sad": "#1f77b4", "surprise": "#2ca02c"}
+COLORS = EMOTION_COLORS
 
 
 def _save(fig: Any, path: Path | str) -> Path:
@@ -36,52 +34,77 @@ def _label(path: str, width: int = 28) -> str:
     return name if len(name) <= width else "..." + name[-(width - 3):]
 
 
-def plot_radars(df: pd.DataFrame, path: Path | str, title: str | None = None, max_plots: int = MAX_RADARS) -> Path:
-    """One radar chart of the seven probabilities per file (rows of `predict_files`), in a grid.
+def radar_limit(values: np.ndarray) -> float:
+    """One radial scale for every radar of a figure: the largest probability, rounded up to 0.1 (>= 0.3)."""
+    top = float(np.nanmax(values)) if np.size(values) else 0.0
+    return min(1.0, max(0.3, math.ceil(top * 10 - 1e-9) / 10))
 
-    Files with an error are skipped; at most `max_plots` radars are drawn (the first ones), and the
-    title says how many were left out. With no readable file the figure says so.
-    """
+
+def radars_figure(df: pd.DataFrame, title: str | None = None, max_radars: int = MAX_RADARS) -> Any:
+    """Up to `max_radars` files: one radar per file, all on one radial scale so shapes compare. More
+    files: one heatmap row per file (every file, nothing left out), labelled as the table labels them."""
     from matplotlib.figure import Figure
 
+    from ser.predict import display_paths
+
     good = df[df["error"].fillna("") == ""] if "error" in df else df
-    shown = good.head(max_plots)
-    n = len(shown)
-    cols = min(4, max(1, n))
-    rows = max(1, math.ceil(n / cols))
-    fig = Figure(figsize=(3.2 * cols, 3.3 * rows + 0.4), layout="constrained")
-    angles = np.linspace(0, 2 * np.pi, len(EMOTIONS), endpoint=False)
-    closed = np.concatenate([angles, angles[:1]])
-    for i, row in enumerate(shown.itertuples(index=False)):
-        r = row._asdict()
-        values = np.array([r[c] for c in PROB_COLUMNS], dtype=float)
-        ax = fig.add_subplot(rows, cols, i + 1, projection="polar")
-        color = COLORS.get(r["emotion"], "#333333")
-        ax.plot(closed, np.concatenate([values, values[:1]]), color=color, linewidth=1.5)
-        ax.fill(closed, np.concatenate([values, values[:1]]), color=color, alpha=0.25)
-        ax.set_xticks(angles, EMOTIONS, fontsize=7)
-        ax.set_ylim(0, max(0.5, float(values.max()) * 1.05))
-        ax.tick_params(axis="y", labelsize=6)
-        ax.set_title(f"{_label(str(r.get('path', i)))}\n{r['emotion']} {r['confidence']:.2f}", fontsize=8)
+    n = len(good)
+    labels = display_paths([str(p) for p in good["path"]], 40) if "path" in good else [str(i) for i in range(n)]
+    values = good[PROB_COLUMNS].to_numpy(float) if n else np.zeros((0, len(EMOTIONS)))
+    heading = title or "emotion probabilities"
     if n == 0:
-        ax = fig.add_subplot(1, 1, 1)
+        fig = Figure(figsize=(4, 2), layout="constrained")
+        ax = fig.add_subplot()
         ax.axis("off")
         ax.text(0.5, 0.5, "no readable file to plot", ha="center", va="center")
-    left_out = len(good) - n
-    heading = title or "emotion probabilities"
-    if left_out > 0:
-        heading += f" (first {n} of {len(good)} files)"
+    elif n > max_radars:
+        fig = Figure(figsize=(8.5, 1.4 + 0.24 * n), layout="constrained")
+        ax = fig.add_subplot()
+        image = ax.imshow(values, cmap="magma", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=30, ha="right")
+        ax.set_yticks(range(n), [f"{lab}  {e}" for lab, e in zip(labels, good["emotion"])], fontsize=7)
+        ax.xaxis.tick_top()
+        fig.colorbar(image, ax=ax, label="probability", shrink=0.6)
+        heading += f" ({n} files)"
+    else:
+        cols = min(4, n)
+        rows = math.ceil(n / cols)
+        fig = Figure(figsize=(3.2 * cols, 3.3 * rows + 0.5), layout="constrained")
+        angles = np.linspace(0, 2 * np.pi, len(EMOTIONS), endpoint=False)
+        closed = np.concatenate([angles, angles[:1]])
+        limit = radar_limit(values)
+        for i, (label, row, r) in enumerate(zip(labels, values, good.to_dict("records"))):
+            ax = fig.add_subplot(rows, cols, i + 1, projection="polar")
+            color = COLORS.get(r["emotion"], "#333333")
+            ax.plot(closed, np.concatenate([row, row[:1]]), color=color, linewidth=1.5)
+            ax.fill(closed, np.concatenate([row, row[:1]]), color=color, alpha=0.25)
+            ax.set_xticks(angles, EMOTIONS, fontsize=7)
+            ax.set_ylim(0, limit)
+            ax.tick_params(axis="y", labelsize=6)
+            ax.set_title(f"{label}\n{r['emotion']} {r['confidence']:.2f}", fontsize=8)
+        heading += f" (radius 0 to {limit:g} in every chart)"
     fig.suptitle(heading, fontsize=10)
-    return _save(fig, path)
+    return fig
+
+
+def plot_radars(df: pd.DataFrame, path: Path | str, title: str | None = None, max_plots: int = MAX_RADARS) -> Path:
+    """`radars_figure` of `predict_files` rows (files with an error are skipped) written to `path`."""
+    return _save(radars_figure(df, title, max_plots), path)
 
 
 def plot_timeline(df: pd.DataFrame, path: Path | str, title: str | None = None,
                   max_files: int = 6, stacked: bool = True) -> Path:
     """Emotion probabilities over time for each file of a segment table (`predict_files_segments`).
 
-    Each window is drawn at its centre; `stacked` draws a stacked area (the seven add up to 1), else
-    one line per emotion. One panel per file, the first `max_files` files.
+    Each window is drawn at its centre and the x-axis spans the first to the last centre (no empty
+    margin before the first window's centre); `stacked` draws a stacked area (the seven add up to 1),
+    else one line per emotion. One panel per file, the first `max_files` files.
     """
+    return _save(timeline_figure(df, title, max_files, stacked), path)
+
+
+def timeline_figure(df: pd.DataFrame, title: str | None = None, max_files: int = 6, stacked: bool = True) -> Any:
+    """The figure `plot_timeline` writes."""
     from matplotlib.figure import Figure
 
     good = df[df["error"].fillna("") == ""] if "error" in df else df
@@ -99,6 +122,7 @@ def plot_timeline(df: pd.DataFrame, path: Path | str, title: str | None = None,
         if len(centre) == 1:  # a single window: show it as a flat band over its span
             centre = part[["start_s", "end_s"]].to_numpy(float)[0]
             probs = np.repeat(probs, 2, axis=1)
+        ax.set_xlim(float(centre[0]), float(centre[-1]))
         if stacked:
             ax.stackplot(centre, probs, labels=EMOTIONS, colors=colors, alpha=0.85)
             ax.set_ylim(0, 1)
@@ -106,7 +130,6 @@ def plot_timeline(df: pd.DataFrame, path: Path | str, title: str | None = None,
             for e, p, c in zip(EMOTIONS, probs, colors):
                 ax.plot(centre, p, label=e, color=c, linewidth=1.4)
             ax.set_ylim(0, 1.02)
-        ax.set_xlim(float(part["start_s"].min()), float(part["end_s"].max()))
         ax.set_ylabel("probability")
         ax.set_title(_label(str(name), 60), fontsize=9)
         ax.grid(alpha=0.3)
@@ -117,4 +140,4 @@ def plot_timeline(df: pd.DataFrame, path: Path | str, title: str | None = None,
         axes[-1].set_xlabel("time (s, window centres)")
         axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.suptitle(title or "emotion over time", fontsize=10)
-    return _save(fig, path)
+    return fig

@@ -451,6 +451,8 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
         """The model card: artifact.json (without file hashes) and card.md's Markdown."""
         return {**meta, "card": card}
 
+    from ser.web import mount_page  # the page for people: GET /, /static, /page/analyze, /report
+    mount_page(app, read_form, ApiError)
     return app
 
 

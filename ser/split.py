@@ -23,8 +23,12 @@ def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     return ordered[~dup].reset_index(drop=True), quarantine.reset_index(drop=True)
 
 
-def _targets(n: int, ratios: dict[str, float]) -> dict[str, int]:
-    """Speakers per split by largest remainder, with at least one in each split whose ratio is positive."""
+def _targets(n: int, ratios: dict[str, float], min_eval_speakers: int = 1) -> dict[str, int]:
+    """Speakers per split by largest remainder, with at least one in each split whose ratio is positive.
+
+    Then test and val (in that order, one speaker at a time) are raised to `min_eval_speakers`, taking
+    from train only while train keeps at least half of the speakers: one held-out voice is an anecdote.
+    """
     raw = {k: n * ratios.get(k, 0.0) for k in SPLITS}
     counts = {k: int(np.floor(v)) for k, v in raw.items()}
     for k in sorted(SPLITS, key=lambda k: raw[k] - counts[k], reverse=True)[: n - sum(counts.values())]:
@@ -34,6 +38,14 @@ def _targets(n: int, ratios: dict[str, float]) -> dict[str, int]:
             donor = max(SPLITS, key=lambda s: counts[s])
             counts[donor] -= 1
             counts[k] += 1
+    raised = True
+    while raised:
+        raised = False
+        for k in ("test", "val"):
+            if 0 < counts[k] < min_eval_speakers and ratios.get(k, 0) > 0 and 2 * (counts["train"] - 1) >= n:
+                counts["train"] -= 1
+                counts[k] += 1
+                raised = True
     return counts
 
 
@@ -51,11 +63,13 @@ def _interleave(speakers: pd.DataFrame, rng: np.random.Generator) -> list[str]:
     return order
 
 
-def speaker_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
+def speaker_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int,
+                  min_eval_speakers: int = 1) -> pd.Series:
     """Assign train/val/test per speaker, spreading corpora and genders over the splits.
 
-    Splits get speaker counts in proportion to `ratios`; each speaker goes to the split
-    furthest behind its share, walking speakers interleaved by (corpus, gender).
+    Splits get speaker counts in proportion to `ratios` (val and test at least `min_eval_speakers`
+    where train keeps half, see `_targets`); each speaker goes to the split furthest behind its share,
+    walking speakers interleaved by (corpus, gender).
     """
     speakers = manifest.groupby("speaker", sort=True).agg(corpus=("corpus", "first"), gender=("gender", "first")).reset_index()
     needed = sum(1 for k in SPLITS if ratios.get(k, 0) > 0)
@@ -63,7 +77,7 @@ def speaker_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -
         raise ValueError(f"a speaker-independent split needs at least {needed} speakers; found {len(speakers)} "
                          f"({', '.join(speakers['speaker'])})")
     order = _interleave(speakers, np.random.default_rng(seed))
-    targets = _targets(len(order), ratios)
+    targets = _targets(len(order), ratios, min_eval_speakers)
     assigned = dict.fromkeys(SPLITS, 0)
     split_of = {}
     for i, speaker in enumerate(order, start=1):
@@ -74,19 +88,28 @@ def speaker_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -
     return manifest["speaker"].map(split_of).rename("split")
 
 
-def per_corpus_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
+def per_corpus_split(manifest: pd.DataFrame, ratios: dict[str, float], seed: int,
+                     min_eval_speakers: int = 2) -> pd.Series:
     """Split each corpus by its own speakers, so adding a corpus never moves another corpus's speakers.
 
-    Corpora with too few speakers to give every split one are pooled and split together.
+    Val and test get at least `min_eval_speakers` of a corpus that has enough (CREMA-D's 60: 42/9/9,
+    eight RAVDESS actors: 4/2/2). Corpora with too few speakers to give every split one are pooled and
+    split together, under the same minimum; a pool still too small for three splits goes to train and
+    test (a lone speaker to train) rather than failing.
     """
     needed = sum(1 for k in SPLITS if ratios.get(k, 0) > 0)
     n_speakers = manifest.groupby("corpus")["speaker"].nunique()
     small = manifest["corpus"].isin(n_speakers.index[n_speakers < needed])
     split = pd.Series(index=manifest.index, dtype=object, name="split")
     for corpus, part in manifest[~small].groupby("corpus", sort=True):
-        split[part.index] = speaker_split(part, ratios, seed)
+        split[part.index] = speaker_split(part, ratios, seed, min_eval_speakers)
     if small.any():
-        split[small] = speaker_split(manifest[small], ratios, seed)
+        pool = manifest[small]
+        n_pool = pool["speaker"].nunique()
+        if n_pool < needed:
+            # Too few even pooled (e.g. EmoDB's two speakers beside RAVDESS): fill train, then test, never val.
+            ratios = {"train": ratios["train"], "test": ratios.get("test", 0.0) if n_pool > 1 else 0.0}
+        split[small] = speaker_split(pool, ratios, seed, min_eval_speakers)
     return split
 
 
@@ -109,7 +132,7 @@ def loso_folds(manifest: pd.DataFrame) -> pd.Series:
 
 def build_manifest(manifests: Sequence[pd.DataFrame], *, protocol: str, ratios: dict[str, float],
                    test_corpora: Sequence[str] = (), seed: int = 42,
-                   dedupe: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   dedupe: bool = True, min_eval_speakers: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Merged manifest with `split` and `fold`, and the quarantine rows for dropped duplicates."""
     merged = pd.concat(list(manifests), ignore_index=True)
     if merged.empty:
@@ -122,6 +145,6 @@ def build_manifest(manifests: Sequence[pd.DataFrame], *, protocol: str, ratios: 
     if protocol == "cross_corpus":
         merged["split"] = cross_corpus_split(merged, test_corpora, ratios, seed)
     else:
-        merged["split"] = per_corpus_split(merged, ratios, seed)
+        merged["split"] = per_corpus_split(merged, ratios, seed, min_eval_speakers)
     merged["fold"] = loso_folds(merged)
     return merged, dupes

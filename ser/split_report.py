@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from ser import EMOTIONS
+from ser import EMOTION_COLORS, EMOTIONS
 from ser.split import SPLITS
 
 
@@ -28,31 +28,47 @@ def split_summary(manifest: pd.DataFrame, quarantine: pd.DataFrame) -> dict[str,
     }
 
 
-def plot_splits(manifest: pd.DataFrame, path: Path | str) -> Path:
-    """Stacked bars of utterances per emotion for each split, one panel per corpus."""
-    import matplotlib
+def splits_figure(manifest: pd.DataFrame, cols: int = 4) -> Any:
+    """Stacked bars of utterances per emotion for each split, one panel per corpus, at most `cols`
+    panels across (more corpora wrap onto further rows), each emotion in its fixed colour."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ser.io import atomic_path
 
     names = sorted(manifest["corpus"].unique())
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names) + 1, 3.6), squeeze=False, sharey=False)
-    for ax, name in zip(axes[0], names):
+    if not names:
+        raise ValueError("empty manifest: no corpus to plot")
+    cols = min(cols, len(names))
+    rows = -(-len(names) // cols)
+    fig = Figure(figsize=(3.4 * cols + 1.6, 3.0 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(names):
+            ax.axis("off")
+            continue
+        name = names[k]
         part = manifest[manifest["corpus"] == name]
-        counts = pd.crosstab(part["split"], part["emotion"]).reindex(index=list(SPLITS), columns=list(EMOTIONS), fill_value=0)
-        counts.plot.bar(stacked=True, ax=ax, legend=False, rot=0, colormap="tab10")
+        counts = pd.crosstab(part["split"], part["emotion"]).reindex(index=list(SPLITS), columns=list(EMOTIONS),
+                                                                     fill_value=0)
+        bottom = [0] * len(SPLITS)
+        for emotion in EMOTIONS:
+            ax.bar(range(len(SPLITS)), counts[emotion], bottom=bottom, color=EMOTION_COLORS[emotion], label=emotion)
+            bottom = [b + v for b, v in zip(bottom, counts[emotion])]
         speakers = part.groupby("split")["speaker"].nunique().reindex(list(SPLITS), fill_value=0)
-        ax.set_xticklabels([f"{s}\n{speakers[s]} spk" for s in SPLITS])
-        ax.set_title(name)
-        ax.set_xlabel("")
-    axes[0][0].set_ylabel("utterances")
+        ax.set_xticks(range(len(SPLITS)), [f"{s}\n{speakers[s]} spk" for s in SPLITS])
+        ax.set_title(f"{name} ({len(part)} utterances)", fontsize=10)
+        if k % cols == 0:
+            ax.set_ylabel("utterances")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", frameon=False)
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
+    fig.legend(handles, labels, loc="outside right center", frameon=False)
+    return fig
+
+
+def plot_splits(manifest: pd.DataFrame, path: Path | str) -> Path:
+    """`splits_figure` written atomically to `path`."""
+    from ser.io import atomic_path
+
+    fig = splits_figure(manifest)
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
     return path

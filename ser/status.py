@@ -203,7 +203,8 @@ def _configured(name: str, params: Any) -> bool:
     base, _, key = name.partition("@")
     if not key or params is None:
         return True
-    sets = {"ingest": params.corpora, "features": params.corpora, "train": params.models, "loso": params.train.loso}
+    sets = {"ingest": params.corpora, "features": params.corpora, "train": params.models, "loso": params.train.loso,
+            "cv": params.cv.models}
     return base not in sets or key in sets[base]
 
 
@@ -212,7 +213,7 @@ def order_stages(rows: list[dict[str, Any]], dag: list[str], params: Any = None)
     items = {}
     if params is not None:
         items = {"ingest": list(params.corpora), "features": list(params.corpora), "train": list(params.models),
-                 "loso": list(params.train.loso)}
+                 "loso": list(params.train.loso), "cv": list(params.cv.models)}
 
     def key(pair: tuple[int, dict[str, Any]]) -> tuple[int, int, int]:
         position, row = pair

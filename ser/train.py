@@ -148,7 +148,8 @@ def train_holdout(name: str, spec: ModelEntry | dict[str, Any], params: Settings
     info = {"protocol": "speaker holdout" if params.split.protocol == "speaker"
             else f"cross-corpus (test corpora: {params.split.test_corpora})",
             "data": {"train": describe(train), "val": describe(val), "test": describe(test)},
-            "metrics": {k: {m: v[m] for m in ("uar", "accuracy", "macro_f1")} for k, v in scores.items()},
+            "metrics": {k: {m: v[m] for m in ("uar", "accuracy", "macro_f1", "by_corpus") if m in v}
+                        for k, v in scores.items()},
             "timings": timings}
     artifact = Artifact(name=name, model=model, scaler=scaler, features=settings.features,
                         audio=settings.audio, info=info)

@@ -12,8 +12,11 @@ import soundfile as sf
 
 @pytest.fixture(scope="session")
 def shared_corpora() -> Path:
-    """`../shared/corpora` next to the repository; skips the test when it is absent."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+    """`../shared/corpora` next to the repository (or `$SER_SHARED_CORPORA`, for a checkout elsewhere);
+    skips the test when it is absent."""
+    import os
+
+    path = Path(os.environ.get("SER_SHARED_CORPORA") or Path(__file__).resolve().parents[1].parent / "shared" / "corpora")
     if not path.is_dir():
         pytest.skip("../shared/corpora not present")
     return path
@@ -113,3 +116,43 @@ def demo_inputs():
         return root, path, params, manifest
 
     return make
+
+
+@pytest.fixture(scope="session")
+def run_outputs(tmp_path_factory) -> Path:
+    """A repository root with the committed pipeline outputs (metrics/, reports/, plots/, params.yaml) and the
+    manifest they came from (params.yaml's demo corpus, ingested and split as `ser manifest` does), plus one
+    quarantined file per stage: the run report's real inputs."""
+    import shutil
+
+    import pandas as pd
+    import yaml
+
+    from ser.demo import write_demo_corpus
+    from ser.ingest import ingest_corpus
+    from ser.split import build_manifest
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("run")
+    for name in ("metrics", "reports", "plots"):
+        shutil.copytree(repo / name, root / name, ignore=shutil.ignore_patterns("index.html"))
+    shutil.copy(repo / "params.yaml", root / "params.yaml")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    demo, split = params["demo"], params["split"]
+    corpus = root / "data" / "raw" / "demo"
+    write_demo_corpus(corpus, speakers=demo["speakers"], utterances_per_emotion=demo["utterances_per_emotion"],
+                      seed=demo["seed"])
+    ingested = ingest_corpus(corpus, "folder", params["labels"]["folder"], name="demo")
+    manifest, _ = build_manifest([ingested.manifest], protocol=split["protocol"], ratios=split["ratios"],
+                                 test_corpora=split["test_corpora"], seed=params["seed"],
+                                 dedupe=split["drop_duplicates"])
+    interim = root / "data" / "interim"
+    interim.mkdir(parents=True)
+    manifest.to_parquet(interim / "manifest.parquet")
+    pd.DataFrame([{"corpus": "demo", "path": "spk13/bored/spk13_bored_01.wav", "kind": "label",
+                   "reason": "label 'bored' maps to no emotion"}]).to_parquet(interim / "manifest.quarantine.parquet")
+    (root / "data" / "features" / "quarantine").mkdir(parents=True)
+    pd.DataFrame([{"corpus": "demo", "path": "spk03/sad/spk03_sad_01.wav", "kind": "audio",
+                   "reason": "0.050 s of audio after trimming is under 0.1 s"}]).to_parquet(
+        root / "data" / "features" / "quarantine" / "demo.parquet")
+    return root

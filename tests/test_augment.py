@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import numpy as np
 import pytest
@@ -73,6 +74,26 @@ def test_different_copy_utt_or_seed_differs(voice, augmenter):
     for other in (run(voice, augmenter, copy=1), run(voice, augmenter, utt="spk1_utt2"),
                   run(voice, augmenter, seed=43)):
         assert other.tobytes() != base.tobytes()
+
+
+def test_other_threads_drawing_from_global_random_change_nothing(voice, augmenter):
+    # Dask's and Prefect's timers jitter with the global `random` in their own threads; a run with such
+    # a thread must give the copies a quiet run gives (the Dask-vs-thread-runner mismatch).
+    quiet = [run(voice, augmenter, copy=c).tobytes() for c in range(1, 21)]
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            random.random()
+
+    noisy = threading.Thread(target=draw, daemon=True)
+    noisy.start()
+    try:
+        busy = [run(voice, augmenter, copy=c).tobytes() for c in range(1, 21)]
+    finally:
+        stop.set()
+        noisy.join()
+    assert busy == quiet
 
 
 def test_derive_seed_is_stable():

@@ -38,6 +38,10 @@ def flat(text: str) -> str:
     (lambda r: r["models"].update(x=3), "models.x", "valid dictionary"),
     (lambda r: r["models"].update({"a/b": {"kind": "svc"}}), "models", "model name 'a/b'"),
     (lambda r: r["train"].update(loso=["svc", "ghost"]), "train.loso", "'ghost', not configured under models"),
+    (lambda r: r["cv"].update(models=["ghost"]), "cv.models", "'ghost', not configured under models"),
+    (lambda r: r["cv"].update(cross_corpus_model="ghost"), "cv.cross_corpus_model", "'ghost' is not configured"),
+    (lambda r: r["cv"].update(k=1), "cv.k", "greater than or equal to 2"),
+    (lambda r: r["split"].update(min_eval_speakers=0), "split.min_eval_speakers", "greater than or equal to 1"),
     (lambda r: r["runner"].update(kind="dask"), "runner.kind", "'process' or 'thread'"),
     (lambda r: r["runner"].update(workers=0), "runner.workers", "greater than or equal to 1"),
     (lambda r: r["runner"].update(chunk_size=0), "runner.chunk_size", "greater than or equal to 1"),
@@ -60,9 +64,10 @@ def test_project_models_and_runner_validate():
 
 
 def test_sections_may_be_left_out(tmp_path):
-    path = write_params(tmp_path, lambda r: [r.pop(k) for k in ("models", "train", "runner")])
+    path = write_params(tmp_path, lambda r: [r.pop(k) for k in ("models", "train", "runner", "cv")])
     p = load_params(path)
     assert p.models == {} and p.train.loso == [] and p.runner.workers == 2
+    assert (p.cv.k, p.cv.models, p.cv.cross_corpus_model) == (5, [], None)
 
 
 # --- through the CLI --------------------------------------------------------------------------------

@@ -250,3 +250,15 @@ def test_leaderboard_markdown():
     assert table[2].startswith("| 1 | cnn | 0.7500 | 0.5500 |")
     assert table[-1].startswith("| 4 | rf | – | 0.9900 |")
     assert all(line.count("|") == table[0].count("|") for line in table)
+
+
+def test_leaderboard_rows_carry_their_intervals_beside_the_score():
+    rows = [{"model": "svc", "test_uar": 0.5, "val_method": "val split", "val_uar": 0.61, "val_uar_ci_high": 0.7,
+             "val_uar_ci_low": 0.52, "val_speakers": 9},
+            {"model": "logistic", "val_uar": 0.64, "val_uar_ci_low": 0.5, "val_uar_ci_high": 0.77,
+             "val_method": "val split", "val_speakers": 9, "test_uar": 0.6}]
+    board = leaderboard(rows)
+    assert list(board.columns[:7]) == ["model", "val_uar", "val_uar_ci_low", "val_uar_ci_high", "val_method",
+                                       "val_speakers", "test_uar"]
+    table = [line for line in leaderboard_markdown(board).splitlines() if line.startswith("|")]
+    assert table[2] == "| 1 | logistic | 0.6400 | 0.5000 | 0.7700 | val split | 9 | 0.6000 |"

@@ -120,3 +120,55 @@ def test_unreadable_audio_is_quarantined_not_fatal(corpus, tmp_path):
     chunk = next(c for c in plan_chunks(manifest, settings, 100) if c.split == "val")
     result = run_chunk(chunk, manifest, {"demo": broken}, settings, tmp_path / "out")
     assert result["quarantined"] == 1 and result["rows"] == result["utterances"] - 1
+
+
+def test_file_progress_logs_first_file_every_n_files_every_s_seconds_and_last():
+    from ser.feature_table import FileProgress
+
+    now = [0.0]
+    lines: list[str] = []
+    progress = FileProgress("corpus=demo/split=train/part-00000", 60, every_files=25, every_s=10.0,
+                            clock=lambda: now[0], log=lines.append)
+    times = [72.0] + [72.0 + 0.1 * i for i in range(1, 60)]  # a slow first file, then 10 files/s
+    times[40] = times[39] + 12.0  # one file stuck for 12 s
+    for i, t in enumerate(times):
+        now[0] = t if i <= 40 else t + 12.0
+        progress.step(rows=(i + 1) * 3)
+    done = [int(line.split(": ")[1].split("/")[0]) for line in lines]
+    assert done == [1, 26, 41, 60]
+    assert lines[0] == ("features corpus=demo/split=train/part-00000: 1/60 files, 3 rows, 72.0 s "
+                        "(0.0 files/s)")
+    assert lines[-1].startswith("features corpus=demo/split=train/part-00000: 60/60 files, 180 rows")
+
+
+def test_run_chunk_logs_its_files(corpus, tmp_path, caplog):
+    root, manifest = corpus
+    settings = FeatureSettings.from_params(PARAMS)
+    chunk = plan_chunks(manifest, settings, 4)[0]
+    with caplog.at_level("INFO", logger="ser"):
+        run_chunk(chunk, manifest, {"demo": root}, settings, tmp_path / "out")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("features ")]
+    assert lines[0].split(": ")[1].startswith(f"1/{len(chunk.rows)} files")
+    assert lines[-1].split(": ")[1].startswith(f"{len(chunk.rows)}/{len(chunk.rows)} files")
+
+
+def test_a_pool_of_two_workers_gives_the_rows_of_one_process(corpus):
+    """Per-process state (filter-bank caches, the openSMILE engine) never leaks into another clip's row."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ser.feature_table import extract_chunk
+
+    pytest.importorskip("opensmile")
+    root, manifest = corpus
+    settings = FeatureSettings.from_params({**PARAMS, "features": {**PARAMS["features"], "opensmile": "eGeMAPSv02"}})
+    chunks = [c for c in plan_chunks(manifest, settings, 4) if c.split != "train"]
+    args = [(c, manifest, {"demo": root}, settings) for c in chunks]
+    one = [extract_chunk(*a) for a in args]  # this process holds warm caches and an engine before the fork
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as pool:
+        two = list(pool.map(extract_chunk, *zip(*args)))
+    assert len(chunks) >= 3 and sum(c.startswith("egemaps_") for c in one[0][0].columns) == 88
+    for (pooled_a, logmel_a, q_a), (pooled_b, logmel_b, q_b) in zip(one, two):
+        pd.testing.assert_frame_equal(pooled_a, pooled_b, check_exact=True)
+        np.testing.assert_array_equal(np.stack(logmel_a["logmel"]), np.stack(logmel_b["logmel"]))
+        assert q_a == q_b

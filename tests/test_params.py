@@ -59,3 +59,24 @@ def test_set_corpora_keeps_comments(tmp_path):
     assert "# RAVDESS's calm is a low-arousal baseline" in text
     p = load_params(path)
     assert list(p.corpora) == ["ravdess"] and p.corpora["ravdess"].root == Path("../shared/corpora/ravdess")
+
+
+def test_set_corpora_changes_only_the_corpora_block(tmp_path):
+    """`make run CORPORA=...` must not turn `null` into a bare key or re-wrap the one-line model entries."""
+    original = (ROOT / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(original)
+    set_corpora(path, {"ravdess": {"format": "ravdess", "root": "../shared/corpora/ravdess"},
+                       "tess": {"format": "tess", "root": "../shared/corpora/tess", "options": None}})
+    before, after = original.splitlines(), path.read_text().splitlines()
+    start = before.index("corpora:")
+    old_end = next(i for i in range(start + 1, len(before)) if before[i] and not before[i][0].isspace())
+    new_end = next(i for i in range(start + 1, len(after)) if after[i] and not after[i][0].isspace())
+    assert after[:start] == before[:start]
+    assert after[new_end:] == before[old_end:]  # every later line, `null`s and flow mappings included
+    assert after[start:new_end] == ["corpora:", "  ravdess:", "    format: ravdess",
+                                    "    root: ../shared/corpora/ravdess", "  tess:", "    format: tess",
+                                    "    root: ../shared/corpora/tess", "    options: null", ""]
+    assert not any(line != line.rstrip() for line in after if line not in before)
+    set_corpora(path, {"demo": {"format": "folder", "root": "data/raw/demo"}})
+    assert path.read_text() == original  # and back again, byte for byte

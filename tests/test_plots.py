@@ -10,7 +10,15 @@ import pytest
 from ser import EMOTIONS
 from ser.evaluate import leaderboard
 from ser.plots import (
+    NO_TEST_SPEAKERS,
+    confusion_grid_figure,
+    confusions_by_corpus,
+    distinct_colors,
+    per_corpus_figure,
+    per_speaker_figure,
     plot_confusion,
+    plot_confusions_by_corpus,
+    plot_per_speaker,
     plot_history,
     plot_leaderboard,
     plot_per_corpus,
@@ -159,3 +167,60 @@ def test_write_history_csv_empty_is_header_only(tmp_path):
 
 def test_emotion_order_is_the_package_order():
     assert EMOTIONS == ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def test_per_corpus_is_a_model_by_corpus_table_that_keeps_unscored_corpora(tmp_path):
+    scores = {f"model{i:02d}": {"ravdess": 0.5 + i / 100, "tess": 0.9 - i / 100} for i in range(14)}
+    fig = per_corpus_figure(scores, corpora=["ravdess", "savee", "tess"])
+    ax = fig.axes[0]
+    values = ax.images[0].get_array()
+    assert values.shape == (14, 3)  # every model a row: nothing depends on 14 distinct bar colours
+    assert values[3, 0] == pytest.approx(0.53) and values[3, 2] == pytest.approx(0.87)
+    assert bool(values.mask[:, 1].all())  # savee: no model scored, column kept and masked
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["ravdess", f"savee\n({NO_TEST_SPEAKERS})", "tess"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(scores)
+    assert {t.get_text() for t in ax.texts} >= {"0.53", "0.87"}
+    assert_png(plot_per_corpus(scores, tmp_path / "per_corpus.png", corpora=["ravdess", "savee", "tess"]))
+
+
+@pytest.mark.parametrize("n", [3, 14, 20, 30])
+def test_distinct_colors_never_repeat(n):
+    assert len(set(distinct_colors(n))) == n
+
+
+def test_per_speaker_bars_are_the_scores_coloured_by_corpus(tmp_path):
+    folds = [{"speaker": "ravdess:01", "corpus": "ravdess", "uar": 0.41, "n": 56},
+             {"speaker": "ravdess:02", "corpus": "ravdess", "uar": 0.73, "n": 56},
+             {"speaker": "emodb:03", "corpus": "emodb", "uar": 0.62, "n": 49},
+             {"speaker": "tess:OAF", "uar": 0.95}]  # corpus from the speaker prefix
+    fig = per_speaker_figure(folds)
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert [b.get_width() for b in bars] == pytest.approx([0.62, 0.73, 0.41, 0.95])  # by corpus, best first
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["emodb:03", "ravdess:02", "ravdess:01", "tess:OAF"]
+    colours = [b.get_facecolor() for b in bars]
+    assert colours[1] == colours[2] and len({colours[0], colours[1], colours[3]}) == 3
+    mean_line = ax.lines[0].get_xdata()[0]
+    assert mean_line == pytest.approx((0.41 + 0.73 + 0.62 + 0.95) / 4)
+    assert_png(plot_per_speaker(folds, tmp_path / "per_speaker.png"))
+    with pytest.raises(ValueError):
+        per_speaker_figure([])
+
+
+def test_confusions_by_corpus_counts_each_corpus_apart(tmp_path):
+    y_true = ["angry", "angry", "sad", "sad", "happy", "angry"]
+    y_pred = ["angry", "sad", "sad", "sad", "angry", "angry"]
+    corpus = ["ravdess", "ravdess", "ravdess", "tess", "tess", "tess"]
+    got = confusions_by_corpus(y_true, y_pred, corpus)
+    a, s, h = EMOTIONS.index("angry"), EMOTIONS.index("sad"), EMOTIONS.index("happy")
+    r, t = np.array(got["ravdess"]), np.array(got["tess"])
+    assert r.sum() == 3 and r[a, a] == 1 and r[a, s] == 1 and r[s, s] == 1
+    assert t.sum() == 3 and t[s, s] == 1 and t[h, a] == 1 and t[a, a] == 1
+    fig = confusion_grid_figure(got)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2
+    np.testing.assert_allclose(images[0].get_array()[EMOTIONS.index("angry")][[a, s]], [0.5, 0.5])
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == ["ravdess: UAR 0.750, 3 clips", "tess: UAR 0.667, 3 clips"]  # happy -> angry: recall 0
+    assert_png(plot_confusions_by_corpus(got, tmp_path / "confusion_by_corpus.png"))

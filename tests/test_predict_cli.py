@@ -66,7 +66,7 @@ def test_predict_folder_and_bad_file_gives_error_row(svc_model, corpus, tmp_path
         assert r["confidence"] == max(probs) and r["emotion"] == EMOTIONS[int(np.argmax(probs))]
     assert broken["error"].startswith(str(bad)) and "unreadable" in broken["error"]
     assert broken["emotion"] is None and all(broken[c] is None for c in PROB_COLUMNS)
-    assert "error" in flat(result.output) and "1 file(s) could not be read" in flat(result.output)
+    assert "error" in flat(result.output) and "1 of 3 file(s) could not be read" in flat(result.output)
 
 
 def test_out_formats_hold_the_same_predictions(svc_model, corpus, tmp_path):
@@ -187,3 +187,18 @@ def test_predict_segments_ungrouped_equals_single_calls(svc_model, long_wav):
         s, e = int(round(a["start_s"][i] * 16000)), int(round(a["end_s"][i] * 16000))
         np.testing.assert_allclose(a.loc[i, PROB_COLUMNS].to_numpy(float),
                                    predict_array(artifact, normalise_window(artifact, audio[s:e])), atol=1e-9)
+
+
+def test_predict_exits_1_when_every_file_failed_and_names_rows_by_file(svc_model, corpus, tmp_path):
+    _, model = svc_model
+    bad = [tmp_path / "a" / "take_01.wav", tmp_path / "b" / "take_01.wav"]
+    for path in bad:
+        path.parent.mkdir()
+        path.write_bytes(b"RIFF this is not audio")
+    result = invoke("predict", *bad, "--model", model)
+    assert result.exit_code == 1
+    assert "no file could be predicted (2 tried)" in flat(result.output)
+    text = result.output
+    assert "a/take_01.wav" in text and "b/take_01.wav" in text  # same name, told apart by their folders
+    good = invoke("predict", corpus / "spk01" / "angry", bad[0], "--model", model)
+    assert good.exit_code == 0 and "1 of 3 file(s) could not be read" in flat(good.output)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ser.split import build_manifest, cross_corpus_split, drop_duplicates, loso_folds, speaker_split
+from ser.split import build_manifest, cross_corpus_split, drop_duplicates, loso_folds, per_corpus_split, speaker_split
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 
@@ -74,7 +74,7 @@ def test_adding_a_corpus_does_not_move_other_speakers():
     small = together[together["corpus"].isin(["tess", "emodb"])]
     assert small.groupby("split")["speaker"].nunique().to_dict() == {"test": 1, "train": 1, "val": 1}
     assert together[together["corpus"] == "cremad"].groupby("split")["speaker"].nunique().to_dict() == \
-        {"test": 1, "train": 6, "val": 2}  # 9 x 0.15 = 1.35: the largest remainder goes to val
+        {"test": 2, "train": 5, "val": 2}  # 9 x 0.15 = 1.35, then test raised to two speakers
 
 
 def test_too_few_speakers_is_a_clear_error():
@@ -113,3 +113,53 @@ def test_build_manifest_adds_split_and_fold():
     assert {"split", "fold"} <= set(merged.columns)
     assert merged.groupby("speaker")["split"].nunique().max() == 1
     assert np.array_equal(np.sort(merged["fold"].unique()), np.arange(8))
+
+
+def _speakers_per_split(df: pd.DataFrame, split: pd.Series) -> dict[str, dict[str, int]]:
+    counts = df.assign(split=split).groupby(["corpus", "split"])["speaker"].nunique().unstack(fill_value=0)
+    return {c: {k: int(v) for k, v in row.items()} for c, row in counts.iterrows()}
+
+
+def test_seven_corpora_shape_gives_several_held_out_speakers_per_corpus():
+    # the shape of the seven shared corpora: CREMA-D 60 actors, RAVDESS 8, then five pooled small ones
+    cremad = [("cremad", "male" if i % 2 else "female", 12) for i in range(60)]
+    ravdess = [("ravdess", "male" if i % 2 else "female", 15) for i in range(8)]
+    small = [("emodb", "male", 49), ("emodb", "female", 43), ("savee", "male", 40), ("savee", "male", 40),
+             ("casia", "male", 120), ("casia", "female", 120), ("tess", "female", 210), ("esd", "male", 100)]
+    df = make_manifest(cremad + ravdess + small)
+    split = per_corpus_split(df, RATIOS, 42)
+    per = _speakers_per_split(df, split)
+    assert per["cremad"] == {"train": 42, "val": 9, "test": 9}
+    assert per["ravdess"] == {"train": 4, "val": 2, "test": 2}
+    pooled = df["corpus"].isin(["emodb", "savee", "casia", "tess", "esd"])
+    assert df[pooled].assign(split=split).groupby("split")["speaker"].nunique().to_dict() == \
+        {"train": 4, "val": 2, "test": 2}
+    assert (df.assign(split=split).groupby("speaker")["split"].nunique() == 1).all()
+    # the old rule (one speaker minimum) gave RAVDESS a single validation and a single test actor
+    assert _speakers_per_split(df, per_corpus_split(df, RATIOS, 42, min_eval_speakers=1))["ravdess"] == \
+        {"train": 6, "val": 1, "test": 1}
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=5), seed=st.integers(0, 2**31))
+def test_per_corpus_split_minimum_holds_where_train_keeps_half(sizes, seed):
+    speakers = [(f"c{c}", "male" if i % 3 else "female", 2) for c, n in enumerate(sizes) for i in range(n)]
+    df = make_manifest(speakers)
+    split = per_corpus_split(df, RATIOS, seed)
+    assert (df.assign(split=split).groupby("speaker")["split"].nunique() == 1).all()
+    for corpus, counts in _speakers_per_split(df, split).items():
+        n = sum(counts.values())
+        if n >= 8:  # 0.7/0.15/0.15 of eight or more: two val and two test speakers, train at least half
+            assert counts["val"] >= 2 and counts["test"] >= 2, (corpus, counts)
+            assert 2 * counts["train"] >= n
+
+
+def test_a_pool_too_small_for_three_splits_goes_to_train_and_test():
+    # RAVDESS's eight actors beside EmoDB's two speakers: EmoDB alone is the pool
+    df = make_manifest([("ravdess", "male" if i % 2 else "female", 4) for i in range(8)]
+                       + [("emodb", "male", 5), ("emodb", "female", 5)])
+    per = _speakers_per_split(df, per_corpus_split(df, RATIOS, 0))
+    assert per["ravdess"] == {"train": 4, "val": 2, "test": 2}
+    assert per["emodb"] == {"train": 1, "val": 0, "test": 1}
+    lone = make_manifest([("ravdess", "male", 2)] * 8 + [("tess", "female", 3)])
+    assert _speakers_per_split(lone, per_corpus_split(lone, RATIOS, 0))["tess"] == {"train": 1, "val": 0, "test": 0}

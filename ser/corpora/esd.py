@@ -3,12 +3,14 @@ emotional speech dataset", ICASSP): `0011/Angry/0011_000351.wav`.
 
 20 speakers: 0001-0010 Mandarin, 0011-0020 English, 350 parallel utterances in each of 5
 emotions. Some copies add a split folder (`0011/Angry/train/...`) or a wrapper folder
-(`Emotion Speech Dataset/0011/...`); emotion folder names are read case-insensitively.
+(`Emotion Speech Dataset/0011/...`); emotion folder names are read case-insensitively. Each speaker folder holds a transcript
+`<speaker>.txt` (tab-separated: utterance id, text, emotion); its text goes to `extra["text"]`.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ser.corpora.base import Corpus, SchemeError, Utterance
 
@@ -30,6 +32,32 @@ class Esd(Corpus):
     language = "zh+en"  # shown in `ser corpora`; each utterance carries its speaker's language
     description = "ESD: 10 Mandarin + 10 English speakers, 5 emotions, 350 parallel utterances each"
 
+    def __init__(self, root: Path | str, options: dict[str, Any] | None = None):
+        super().__init__(root, options)
+        self._transcripts: dict[Path, dict[str, tuple[str, str]]] = {}
+
+    def transcript(self, folder: Path, speaker: str) -> dict[str, tuple[str, str]]:
+        """`<speaker>_<utterance>` -> (text, emotion) from `folder/<speaker>.txt`, read once; empty without one.
+
+        Lines that are not three tab-separated fields are skipped. The English files are UTF-8;
+        some copies of the Mandarin ones are GB18030, read as such when UTF-8 fails.
+        """
+        if folder not in self._transcripts:
+            table: dict[str, tuple[str, str]] = {}
+            path = folder / f"{speaker}.txt"
+            if path.is_file():
+                raw = path.read_bytes()
+                try:
+                    text = raw.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    text = raw.decode("gb18030", errors="replace")
+                for line in text.splitlines():
+                    fields = line.strip().split("\t")
+                    if len(fields) == 3 and NAME.match(fields[0].strip()):
+                        table[fields[0].strip()] = (fields[1].strip(), fields[2].strip().lower())
+            self._transcripts[folder] = table
+        return self._transcripts[folder]
+
     def parse(self, relpath: PurePosixPath) -> Utterance:
         match = NAME.match(relpath.stem)
         if not match:
@@ -47,6 +75,12 @@ class Esd(Corpus):
         if speaker not in GENDERS:
             raise SchemeError(f"unknown ESD speaker {speaker!r}, expected 0001..0020")
         extra = {"utterance": utterance}
+        line = self.transcript(self.root.joinpath(*folders), speaker).get(relpath.stem)
+        if line is not None:
+            text, said = line
+            if said != emotion:
+                raise SchemeError(f"{relpath}: the transcript {speaker}.txt labels it {said!r}, its folder {emotion!r}")
+            extra["text"] = text
         if split:
             extra["split"] = split.lower()
         return Utterance(speaker=speaker, raw_label=emotion, gender=GENDERS[speaker],

@@ -17,18 +17,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-from ser.egemaps import preload_library  # noqa: E402
+from ser.egemaps import preload_library
+from ser.log import get_logger
+from ser.tfenv import import_tensorflow, make_deterministic
 
 preload_library()  # openSMILE's library must be in the process before TensorFlow's (see there)
+tf = import_tensorflow()
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 from ser.models.base import N_CLASSES, SerModel  # noqa: E402
+
+log = get_logger(__name__)
 
 MODEL_FILE = "model.keras"
 META_FILE = "keras_model.json"
@@ -108,6 +109,64 @@ class _LrRecorder(keras.callbacks.Callback):
         self.lrs.append(float(f"{lr:.7g}"))  # float32 -> the value as written (0.001, not 0.0010000000474974513)
 
 
+class EpochLog(keras.callbacks.Callback):
+    """One log line per epoch (loss, accuracy, validation loss, learning rate, seconds) and, at the end,
+    why training stopped: early stopping, or the epoch cap reached while validation loss still fell."""
+
+    def __init__(self, name: str, epochs: int) -> None:
+        super().__init__()
+        self.name, self.epochs = name, int(epochs)
+        self.val_losses: list[float] = []
+        self.stop_reason = "epochs"
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        import time
+
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        import time
+
+        logs = logs or {}
+        parts = [f"{self.name} epoch {epoch + 1}/{self.epochs}"]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                parts.append(f"{key} {float(logs[key]):.4f}")
+        if "val_loss" in logs:
+            self.val_losses.append(float(logs["val_loss"]))
+            if min(self.val_losses) == self.val_losses[-1] and len(self.val_losses) > 1:
+                parts.append("(best)")
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        parts.append(f"lr {lr:.3g}  {time.perf_counter() - self._started:.1f} s")
+        log.info("  ".join(parts))
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        ran = len(self.val_losses)
+        if not ran:
+            return
+        best = int(np.argmin(self.val_losses))
+        if ran < self.epochs:
+            self.stop_reason = "early_stopping"
+            log.info(f"{self.name}: early stopping after epoch {ran}: val_loss {self.val_losses[best]:.4f} "
+                     f"at epoch {best + 1} was not beaten in {ran - best - 1} epochs; restored its weights")
+        elif still_falling(self.val_losses):
+            self.stop_reason = "epoch_cap_still_falling"
+            log.warning(f"{self.name}: stopped at the {self.epochs}-epoch cap with validation loss still falling "
+                        f"(best {self.val_losses[best]:.4f} at epoch {best + 1}); raise train.keras.epochs "
+                        "to let early stopping decide")
+        else:
+            log.info(f"{self.name}: ran all {self.epochs} epochs; best val_loss {self.val_losses[best]:.4f} "
+                     f"at epoch {best + 1}")
+
+
+def still_falling(val_losses: list[float], last: int = 2) -> bool:
+    """True when the lowest validation loss came in the `last` epochs and improved on what came before."""
+    if len(val_losses) <= last:
+        return False
+    return min(val_losses[-last:]) < min(val_losses[:-last])
+
+
 def _pool_size(dims: tuple[int, ...], want: tuple[int, ...]) -> tuple[int, ...]:
     """Pool by `want` along each axis, but never shrink an axis below 1."""
     return tuple(w if d >= w else 1 for d, w in zip(dims, want))
@@ -124,6 +183,7 @@ class KerasModel(SerModel):
         self.check_params(self.params)
         self.model: keras.Model | None = None
         self.classes_seen: list[int] | None = None
+        self.stop_reason: str | None = None  # epochs | early_stopping | epoch_cap_still_falling, after fit
 
     # -- hyper-parameters ---------------------------------------------------------------------
     @classmethod
@@ -146,7 +206,7 @@ class KerasModel(SerModel):
         raise NotImplementedError
 
     def build(self, input_shape: tuple[int, ...]) -> keras.Model:
-        keras.utils.set_random_seed(self.seed)
+        make_deterministic(self.seed)
         input_shape = tuple(int(d) for d in input_shape)
         want = 1 if self.input == "pooled" else 2
         if len(input_shape) != want:
@@ -171,13 +231,14 @@ class KerasModel(SerModel):
             shape = self.params.get("input_shape") or x.shape[1:]
             self.build(tuple(shape))
         else:
-            keras.utils.set_random_seed(self.seed)
+            make_deterministic(self.seed)
         if tuple(x.shape[1:]) != tuple(self.params["input_shape"]):
             raise ValueError(f"{self.kind} was built for {tuple(self.params['input_shape'])}, got {x.shape[1:]}")
         self.model.compile(optimizer=make_optimizer(cfg["optimizer"], cfg["learning_rate"]),
                            loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         recorder = _LrRecorder()
-        callbacks: list[keras.callbacks.Callback] = [recorder]
+        progress = EpochLog(self.kind, int(cfg["epochs"]))
+        callbacks: list[keras.callbacks.Callback] = [recorder, progress]
         validation = None
         if x_val is not None and y_val is not None and len(y_val):
             validation = (np.asarray(x_val, dtype=np.float32), np.asarray(y_val).astype(np.int32))
@@ -193,6 +254,7 @@ class KerasModel(SerModel):
             sample_weight=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32),
             shuffle=True, callbacks=callbacks, verbose=int(cfg["verbose"]))
         self.classes_seen = sorted(int(c) for c in np.unique(y))
+        self.stop_reason = progress.stop_reason
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items() if k != "learning_rate"}
         history["lr"] = recorder.lrs[: len(history.get("loss", recorder.lrs))]
         return history

@@ -17,6 +17,7 @@ def main(params: Params, model: str, features: Path = Path("data/features"),
     import pandas as pd
 
     from ser.io import write_json
+    from ser.plots import plot_per_speaker
     from ser.train import train_loso
 
     spec = model_spec(params, model)
@@ -30,6 +31,8 @@ def main(params: Params, model: str, features: Path = Path("data/features"),
     write_json({k: v for k, v in summary.items() if k not in ("per_fold", "confusion")},
                Path("metrics/loso") / f"{model}.json")
     write_json(summary, Path("reports/loso") / f"{model}.json")
+    plot_per_speaker(summary["per_fold"], Path("plots/loso") / f"{model}.png",
+                     title=f"{model}: UAR per held-out speaker (leave-one-speaker-out)")
     stdout.print(f"{model} LOSO over {summary['folds']} speakers: UAR {summary['uar_mean']:.3f} "
                  f"+- {summary['uar_std']:.3f}; per corpus {summary['uar_by_corpus']}")
     return summary

@@ -34,7 +34,8 @@ def main(params: Params, ingested: Path = Path("data/interim/ingest"),
     s = params.split
     try:
         merged, dupes = build_manifest(frames, protocol=s.protocol, ratios=s.ratios, test_corpora=s.test_corpora,
-                                       seed=params.seed, dedupe=s.drop_duplicates)
+                                       seed=params.seed, dedupe=s.drop_duplicates,
+                                       min_eval_speakers=s.min_eval_speakers)
     except ValueError as err:
         raise StageError(str(err)) from None
     quarantine = pd.concat([*quarantines, dupes], ignore_index=True)

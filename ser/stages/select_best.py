@@ -27,10 +27,13 @@ def leaderboard_rows(params: Params, metrics_dir: Path = Path("metrics/models"))
     return rows, per_corpus
 
 
-def main(params: Params, models_dir: Path = Path("models/zoo"), best_dir: Path = Path("models/best")) -> dict[str, Any]:
+def main(params: Params, models_dir: Path = Path("models/zoo"), best_dir: Path = Path("models/best"),
+         manifest: Path = Path("data/interim/manifest.parquet")) -> dict[str, Any]:
     """Swap the best artefact into `best_dir` atomically; write the leaderboard, its plots and metrics/best.json."""
     import shutil
     import tempfile
+
+    import pandas as pd
 
     from ser.artifact import ArtifactError, load_artifact
     from ser.evaluate import leaderboard, leaderboard_markdown
@@ -52,8 +55,9 @@ def main(params: Params, models_dir: Path = Path("models/zoo"), best_dir: Path =
     shutil.rmtree(tmp.parent, ignore_errors=True)
     write_text(leaderboard_markdown(board), Path("reports/leaderboard.md"))
     plot_leaderboard(board, Path("plots/leaderboard.png"))
+    corpora = sorted(pd.read_parquet(manifest, columns=["corpus"])["corpus"].unique()) if manifest.is_file() else None
     plot_per_corpus({m: per_corpus[m] for m in board["model"]}, Path("plots/per_corpus.png"),
-                    title="test-speaker UAR per corpus")
+                    title="test-speaker UAR per corpus", corpora=corpora)
     top = {k: (None if isinstance(v, float) and v != v else v) for k, v in board.iloc[0].to_dict().items()}
     write_json(top, Path("metrics/best.json"))
     stdout.print(leaderboard_markdown(board))

@@ -23,13 +23,15 @@ def main(params: Params, model: str, features: Path = Path("data/features"),
 
     from ser.evaluate import flat_metrics
     from ser.io import atomic_path, write_json
-    from ser.plots import plot_confusion, plot_history, plot_note, write_history_csv
+    from ser.plots import (confusions_by_corpus, plot_confusion, plot_confusions_by_corpus, plot_history,
+                           write_history_csv)
     from ser.train import train_holdout
 
     spec = model_spec(params, model)
     console.print(f"training {model} ({spec.kind})")
+    utterances = pd.read_parquet(manifest)
     try:
-        artifact, result, history = train_holdout(model, spec, params, features, pd.read_parquet(manifest))
+        artifact, result, history = train_holdout(model, spec, params, features, utterances)
     except ValueError as err:
         raise StageError(str(err)) from None
     artifact.save(models_dir / model)
@@ -46,9 +48,12 @@ def main(params: Params, model: str, features: Path = Path("data/features"),
                    title=f"{model}: test speakers, UAR {scores['test']['uar']:.3f}")
     with atomic_path(out / "predictions.csv") as tmp:  # actual,predicted per test clip: DVC's confusion template
         predictions["test"].to_csv(tmp, index=False)
-    write_history_csv(out / "history.csv", history)
-    if plot_history(history, out / "history.png", title=f"{model} training curves") is None:
-        plot_note(out / "history.png", f"{model}: no per-epoch history ({spec.kind} is not trained by epochs)")
+    test = predictions["test"]
+    corpus = test["utt_id"].map(utterances.set_index("utt_id")["corpus"])
+    plot_confusions_by_corpus(confusions_by_corpus(test["actual"], test["predicted"], corpus),
+                              out / "confusion_by_corpus.png", title=f"{model}: test speakers per corpus")
+    write_history_csv(out / "history.csv", history)  # header only for a model without epochs
+    plot_history(history, out / "history.png", title=f"{model} training curves")  # none (and no stale one) then
     stdout.print(f"{model}: val UAR {scores.get('val', {}).get('uar')}, test UAR {scores['test']['uar']}, "
                  f"accuracy {scores['test']['accuracy']}, macro-F1 {scores['test']['macro_f1']}, "
                  f"train {timings['train_s']} s")

@@ -225,3 +225,79 @@ def test_dual_branches_must_differ_and_time_pools_fit():
 
 def test_threads_are_capped():
     assert 1 <= km.configure_threads() <= km.available_cores()
+
+
+def test_retraining_with_dropout_and_batchnorm_gives_identical_metrics():
+    """Seeded, deterministic kernels: two fresh fits of the same network give the same numbers exactly
+    (dropout, batch-norm and shuffling included), which is what keeps committed metrics reproducible."""
+    x, y = pooled_data(n_per_class=12, dim=24, seed=3)
+    training = {"epochs": 4, "batch_size": 16}
+    runs = []
+    for _ in range(2):
+        model = build_model({"kind": "keras_mlp", "units": [32, 16], "dropout": 0.3, "batchnorm": True},
+                            seed=11, training=training)
+        history = model.fit(x[12:], y[12:], x[::6], y[::6])
+        runs.append((history, model.predict_proba(x)))
+    assert runs[0][0] == runs[1][0]
+    assert np.array_equal(runs[0][1], runs[1][1])
+    # and the seed matters: another seed trains another network
+    other = build_model({"kind": "keras_mlp", "units": [32, 16], "dropout": 0.3, "batchnorm": True},
+                        seed=12, training=training)
+    assert other.fit(x[12:], y[12:], x[::6], y[::6])["loss"] != runs[0][0]["loss"]
+
+
+def test_each_epoch_logs_one_line_with_validation_loss(caplog):
+    x, y = pooled_data()
+    model = build_model({"kind": "keras_mlp", "units": [8]}, seed=0, training={"epochs": 3, "batch_size": 35,
+                                                                                "early_stopping_patience": 50})
+    with caplog.at_level("INFO", logger="ser"):
+        history = model.fit(x, y, x[::5], y[::5])
+    epochs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("keras_mlp epoch ")]
+    assert [m.split()[2] for m in epochs] == ["1/3", "2/3", "3/3"]
+    assert f"val_loss {history['val_loss'][0]:.4f}" in epochs[0]
+    assert model.stop_reason in {"epochs", "epoch_cap_still_falling"}
+
+
+def test_early_stopping_is_announced(caplog):
+    x, y = pooled_data()
+    model = build_model({"kind": "keras_mlp", "units": [8], "dropout": 0.0, "batchnorm": False}, seed=0,
+                        training={"epochs": 30, "optimizer": "sgd", "learning_rate": 0.0,
+                                  "early_stopping_patience": 2, "batch_size": 70})
+    with caplog.at_level("INFO", logger="ser"):
+        model.fit(x, y, x, y)
+    assert model.stop_reason == "early_stopping"
+    assert any("early stopping after epoch 3" in r.getMessage() for r in caplog.records)
+
+
+def test_epoch_cap_with_falling_validation_loss_is_a_warning(caplog):
+    x, y = pooled_data()
+    model = build_model({"kind": "keras_mlp", "units": [32], "dropout": 0.0, "batchnorm": False}, seed=0,
+                        training={"epochs": 4, "batch_size": 16, "learning_rate": 1e-3})
+    with caplog.at_level("INFO", logger="ser"):
+        history = model.fit(x, y, x, y)
+    assert history["val_loss"] == sorted(history["val_loss"], reverse=True)  # still falling at the cap
+    assert model.stop_reason == "epoch_cap_still_falling"
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "4-epoch cap with validation loss still falling" in warned[0].getMessage()
+
+
+@pytest.mark.parametrize("losses, falling", [
+    ([2.0, 1.5, 1.2, 1.0], True),     # best in the last two epochs
+    ([2.0, 1.0, 1.1, 1.2], False),    # best two epochs before the end
+    ([1.0, 1.0, 1.0, 1.0], False),    # flat
+    ([2.0, 1.9], False),              # too short to say
+])
+def test_still_falling(losses, falling):
+    assert km.still_falling(losses) is falling
+
+
+def test_tensorflow_imports_without_start_up_noise():
+    import subprocess
+    import sys
+
+    code = "from ser.tfenv import import_tensorflow; import_tensorflow(); print('ok')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ok"
+    assert "oneDNN" not in run.stderr and "absl::InitializeLog" not in run.stderr
+    assert run.stderr.strip() == ""

@@ -14,7 +14,8 @@ import yaml
 
 from ser.console import StageError
 from ser.params import load_params
-from ser.stages import demo_corpus, features, ingest, loso, manifest, select_best, train, validate
+from ser.stages import (cross_corpus, cv, demo_corpus, features, ingest, loso, manifest, report, select_best, train,
+                        validate)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,15 +64,39 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
         scores = train.main(p, model)
         assert 0 <= scores["test"]["uar"] <= 1 and Path(f"models/zoo/{model}/artifact.json").is_file()
         assert len(pd.read_csv(f"plots/models/{model}/predictions.csv")) == split["splits"]["test"]["utterances"]
+        assert Path(f"plots/models/{model}/confusion_by_corpus.png").is_file()
+        # no epochs: a header-only history table and no history picture (DVC declares none for it)
+        assert Path(f"plots/models/{model}/history.csv").read_text().strip() == "epoch"
+        assert not Path(f"plots/models/{model}/history.png").exists()
 
     folds = loso.main(p, "logistic")
     assert folds["folds"] == 10 and Path("metrics/loso/logistic.json").is_file()
+    assert Path("plots/loso/logistic.png").is_file()  # UAR per held-out speaker
+
+    summary = cv.main(p, "logistic")
+    assert (summary["k"], summary["n_speakers"], summary["n"]) == (5, 10, 140)
+    assert "per_speaker" not in summary and json.loads(Path("metrics/cv/logistic.json").read_text()) == summary
+    detail = json.loads(Path("reports/cv/logistic.json").read_text())
+    assert len(detail["per_speaker"]) == 10 and sorted(len(f["speakers"]) for f in detail["per_fold"]) == [2] * 5
+    low, high = summary["uar_corpus_mean"]["ci"]
+    assert low <= summary["uar_corpus_mean"]["uar"] <= high and Path("plots/cv/logistic.png").is_file()
+    assert len(pd.read_parquet("reports/cv/logistic.predictions.parquet")) == 140
+
+    crossed = cross_corpus.main(p)  # one demo corpus: a note, not a failure
+    assert crossed == {"model": "logistic", "uar": {}, "loco_uar": {}}
+    assert "One corpus configured" in Path("reports/cross_corpus.md").read_text()
+    assert Path("plots/cross_corpus.png").is_file()
 
     top = select_best.main(p)
     vals = {m: json.loads(Path(f"metrics/models/{m}.json").read_text())["val"]["uar"] for m in p.models}
     assert top["model"] == max(vals, key=vals.get)
     assert json.loads(Path("models/best/artifact.json").read_text())["name"] == top["model"]
     assert not [x for x in Path("models").iterdir() if x.name.startswith(".")]  # no temp folder left
+    assert Path("plots/per_corpus.png").is_file() and Path("reports/leaderboard.md").is_file()
+
+    page = report.main(p).read_text(encoding="utf-8")
+    assert f"<b>{top['model']}</b>" in page and "140 clips from 10 speakers in 1 corpora" in page
+    assert page.count('src="data:image/png;base64,') >= 2 * len(p.models) and "http" not in page
 
 
 def test_a_stage_refuses_an_unknown_model(project):

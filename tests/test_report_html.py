@@ -1,0 +1,126 @@
+"""The run report: every section from the pipeline's real outputs, "not run" for what is absent, no link out."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ser import EMOTIONS
+from ser.report_html import main, render_run_report, write_run_report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run_root(run_outputs) -> Path:
+    return run_outputs
+
+
+@pytest.fixture(scope="module")
+def page(run_root) -> str:
+    return render_run_report(run_root)
+
+
+def section(page: str, anchor: str) -> str:
+    match = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
+    assert match, f"no section {anchor}"
+    return match.group(1)
+
+
+def test_every_section_in_reading_order(page):
+    anchors = re.findall(r'<section id="([a-z-]+)">', page)
+    assert anchors == ["data", "validation", "leaderboard", "scores", "confusion", "cross-corpus", "curves", "best",
+                       "params"]
+
+
+def test_data_counts_split_and_quarantine_reasons(page, run_root):
+    m = pd.read_parquet(run_root / "data" / "interim" / "manifest.parquet")
+    summary = json.loads((REPO / "metrics" / "manifest.json").read_text())
+    assert len(m) == summary["utterances"] and m["speaker"].nunique() == summary["speakers"]
+    data = section(page, "data")
+    assert f"{len(m)} clips from {m['speaker'].nunique()} speakers in 1 corpora" in data
+    for split, s in summary["splits"].items():
+        assert (f'<td>{split}</td><td>demo</td><td class="n">{s["utterances"]}</td>'
+                f'<td class="n">{s["speakers"]}</td>') in data
+    assert "label &#x27;bored&#x27; maps to no emotion" in data and "0.050 s of audio after trimming" in data
+    assert "2 file(s) left out" in data and "<td>features</td>" in data and "<td>ingest / manifest</td>" in data
+
+
+def test_validation_leaderboard_and_best_from_the_committed_outputs(page):
+    assert "✓ all tables passed" in section(page, "validation")
+    board = section(page, "leaderboard")
+    assert board.count("<tr>") == 1 + len(list((REPO / "metrics" / "models").glob("*.json")))
+    assert "No confidence intervals" in board
+    best = json.loads((REPO / "metrics" / "best.json").read_text())
+    assert f"<b>{best['model']}</b>" in section(page, "best")
+    assert f"{best['val_uar']:.4f}" in section(page, "best")
+    assert "min_group_size: 10" in section(page, "params")
+
+
+def test_per_corpus_and_per_gender_scores(page, run_root):
+    preds = pd.read_csv(REPO / "plots" / "models" / "svc" / "predictions.csv")
+    genders = pd.read_parquet(run_root / "data" / "interim" / "manifest.parquet").set_index("utt_id")["gender"]
+    preds = preds.assign(gender=preds["utt_id"].map(genders))
+    assert preds["gender"].notna().all()  # the manifest is the one these predictions came from
+    scores = section(page, "scores")
+    assert "no row in the manifest" not in scores
+    svc_row = scores.split("<td>svc</td>", 1)[1].split("</tr>", 1)[0]
+    test = json.loads((REPO / "reports" / "models" / "svc.json").read_text())["scores"]["test"]["by_corpus"]["demo"]
+    assert f"{test['uar']:.4f}" in svc_row
+    gender_table = scores.split("UAR per gender", 1)[1]
+    svc_row = gender_table.split("<td>svc</td>", 1)[1].split("</tr>", 1)[0]
+    for gender, part in preds.groupby("gender"):
+        recalls = [(part.loc[part["actual"] == e, "predicted"] == e).mean() for e in EMOTIONS if (part["actual"] == e).any()]
+        assert f"<th>{gender} UAR ({len(part)} clips)</th>" in gender_table
+        assert f"{sum(recalls) / len(recalls):.4f}" in svc_row
+    assert "Leave-one-speaker-out" in scores and "<td>logistic</td>" in scores
+
+
+def test_images_are_inlined_and_nothing_links_out(page):
+    confusions = sorted((REPO / "plots" / "models").glob("*/confusion.png"))
+    assert section(page, "confusion").count('src="data:image/png;base64,') == len(confusions) > 0
+    keras = [p.stem for p in (REPO / "reports" / "models").glob("*.json") if json.loads(p.read_text())["history"]]
+    assert section(page, "curves").count("<img") == len(keras) > 0
+    assert re.findall(r'(?:src|href)="(?!data:|#)', page) == []
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+def test_cross_corpus_not_run_then_included(run_root, tmp_path):
+    assert "not run" in section(render_run_report(run_root), "cross-corpus")
+    root = tmp_path / "run"
+    shutil.copytree(run_root, root)
+    (root / "reports" / "cross_corpus.md").write_text("| train \\ test | tess | savee |\n|---|---:|---:|\n"
+                                                      "| tess | 0.91 | 0.22 |\n")
+    shutil.copy(REPO / "plots" / "leaderboard.png", root / "plots" / "cross_corpus.png")
+    cross = section(render_run_report(root), "cross-corpus")
+    assert "not run" not in cross and ">0.22</td>" in cross and cross.count("<img") == 1
+
+
+def test_confidence_intervals_and_escaping(run_root, tmp_path):
+    root = tmp_path / "run"
+    shutil.copytree(run_root, root)
+    svc = json.loads((root / "metrics" / "models" / "svc.json").read_text())
+    svc["test"]["uar_ci"] = [0.9012, 0.9733]
+    (root / "metrics" / "models" / "svc.json").write_text(json.dumps(svc))
+    (root / "reports" / "validation.md").write_text("# Data validation\n\n✗ 1 table failed <script>alert(1)</script>\n")
+    page = render_run_report(root)
+    assert "<td>svc</td><td>[0.901, 0.973]</td>" in section(page, "leaderboard")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in section(page, "validation")
+
+
+def test_missing_inputs_say_not_run(tmp_path):
+    page = render_run_report(tmp_path)
+    assert "not run: data/interim/manifest.parquet is absent" in section(page, "data")
+    assert "not run: metrics/best.json is absent" in section(page, "best")
+    assert "not run: reports/leaderboard.md is absent" in section(page, "leaderboard")
+
+
+def test_write_and_main(run_root, tmp_path, capsys):
+    out = write_run_report(run_root, tmp_path / "a" / "index.html")
+    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+    main(["--root", str(run_root), "--out", str(tmp_path / "b.html")])
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "b.html").stat().st_size == out.stat().st_size
