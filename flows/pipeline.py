@@ -38,9 +38,10 @@ from ser.run_diff import (CONFIG_MARKERS, LOCK_MARKERS, ApiUnavailable, Pipeline
                           ValidationStageFailed, classify, current_metrics, current_params, diff_tables, failed_stage,
                           now, record_run, render_diff, repro_error)
 from ser.io import write_json
+from ser.params import ScheduleParams
 from ser.status import DIFF_REPORT, SNAPSHOT, dvc_executable
 
-DEFAULT_CRON = "0 3 * * *"
+DEFAULT_CRON = ScheduleParams().cron  # params.yaml `schedule.cron` default
 DEPLOYMENT = "ser-pipeline"
 RETRY_DELAYS = [10, 60]
 

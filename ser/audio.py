@@ -8,15 +8,20 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Union
+from typing import BinaryIO, Literal, Union, get_args
 
 import numpy as np
 import soundfile as sf
 
+from ser.params import AudioParams
+
 __all__ = ["AudioError", "AudioInfo", "AudioSource", "AUDIO_NORMALIZE_MODES", "decode", "load_audio", "probe", "sha1_file"]
 
 AudioSource = Union[str, os.PathLike, BinaryIO]
-AUDIO_NORMALIZE_MODES: tuple[str, ...] = ("none", "peak", "rms")
+AUDIO_NORMALIZE_MODES: tuple[str, ...] = get_args(AudioParams.model_fields["normalize"].annotation)
+# Keyword defaults are params.yaml `audio:`'s (ser.params.AudioParams), but for `normalize`: a bare
+# load leaves levels alone ("none"); the stages pass `audio.normalize` (default "peak") explicitly.
+_D = AudioParams()
 
 # A clip whose peak is at or below -120 dBFS is digital silence: normalising it would only amplify
 # dither/noise into a loud signal (or divide by zero), so it is returned unscaled.
@@ -130,12 +135,12 @@ def sha1_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def load_audio(
     path: AudioSource,
-    sample_rate: int = 16000,
+    sample_rate: int = _D.sample_rate,
     *,
-    trim_db: float | None = None,
+    trim_db: float | None = _D.trim_db,
     normalize: Literal["none", "peak", "rms"] = "none",
-    target_rms_dbfs: float = -23.0,
-    min_duration_s: float = 0.0,
+    target_rms_dbfs: float = _D.target_rms_dbfs,
+    min_duration_s: float = _D.min_duration_s,
 ) -> np.ndarray:
     """Decode `path` (a path or a binary file-like) to mono float32 at `sample_rate`.
 
@@ -150,13 +155,13 @@ def load_audio(
 
 def decode(
     data: bytes | bytearray | memoryview | BinaryIO,
-    sample_rate: int = 16000,
+    sample_rate: int = _D.sample_rate,
     *,
     name: str | None = None,
-    trim_db: float | None = None,
+    trim_db: float | None = _D.trim_db,
     normalize: Literal["none", "peak", "rms"] = "none",
-    target_rms_dbfs: float = -23.0,
-    min_duration_s: float = 0.0,
+    target_rms_dbfs: float = _D.target_rms_dbfs,
+    min_duration_s: float = _D.min_duration_s,
 ) -> np.ndarray:
     """`load_audio` for in-memory audio (e.g. an HTTP upload); `name` labels it in error messages."""
     if isinstance(data, (bytes, bytearray, memoryview)):

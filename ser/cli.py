@@ -46,13 +46,22 @@ for _name, _stage in (("demo-corpus", demo_corpus), ("ingest", ingest), ("manife
 def check(params: ParamsOpt = DEFAULT_PARAMS) -> None:
     """Validate every section of params.yaml and every corpus root, without doing any work."""
     from ser.features import feature_config
-    from ser.params import ParamsError, check_params
+    from ser.params import Params, ParamsError, audio_files, check_params
 
     try:
         p = check_params(params)
         feature_config(p)  # the extractors' own checks (fmax vs Nyquist, contrast bands)
     except (ParamsError, ValueError) as err:
         fail(str(err), code=2)
+    for name, field in Params.model_fields.items():
+        if name != "corpora":
+            console.print(f"  {field.alias or name}: ok" + ("" if name in p.model_fields_set else " (defaults)"))
+    for name, entry in p.corpora.items():
+        root = Path(entry.root)
+        if root == p.demo.out and not root.is_dir():
+            console.print(f"  corpora.{name}: ok ({root} not written yet: `ser demo-corpus` writes it)")
+        else:
+            console.print(f"  corpora.{name}: ok ({root}: {audio_files(root)} audio files)")
     console.print(f"{params}: ok ({len(p.corpora)} corpora, {len(p.models)} models)")
 
 

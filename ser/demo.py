@@ -38,6 +38,9 @@ import soundfile as sf
 from scipy import signal
 
 from ser import EMOTIONS
+from ser.params import DemoParams
+
+_D = DemoParams()  # params.yaml `demo:` defaults
 
 __all__ = ["write_demo_corpus", "MIN_SPEAKERS", "MIN_DURATION_S", "MAX_DURATION_S"]
 
@@ -439,10 +442,10 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 def write_demo_corpus(
     out: Path,
-    speakers: int = 10,
-    utterances_per_emotion: int = 6,
-    sample_rate: int = 16000,
-    seed: int = 7,
+    speakers: int = _D.speakers,
+    utterances_per_emotion: int = _D.utterances_per_emotion,
+    sample_rate: int = _D.sample_rate,
+    seed: int = _D.seed,
 ) -> pd.DataFrame:
     """Write the synthetic corpus under `out` (replacing an earlier one) and list what was written.
 

@@ -1,31 +1,21 @@
-"""Soft voting over member models that may take different inputs, and how to choose the members.
+"""Soft voting over member models' probabilities, and how to choose the members.
 
-A member is a model spec from params.yaml (`{"kind": "svc", "C": 10}`) with a weight and the name of
-the input it reads: by default its kind's own (`pooled` or `logmel`), or any other key the caller
-provides (`fusion` for pooled + eGeMAPS, say). `SoftVoting.predict_proba` takes a dict of inputs,
-each already normalised the way that input's scaler was fitted (as with every `SerModel`, scaling
-is not the model's job), and returns the weighted mean of the members' (n, 7) probabilities.
-
+`average_probas` is the weighted mean of members' (n, 7) probabilities (each member may read its
+own input: pooled, log-mel, pooled + eGeMAPS; the caller predicts with each and averages).
 Members are chosen by `choose_members`: greedy forward selection by the UAR of the averaged
 probabilities on VALIDATION speakers. The caller hands it validation probabilities only; the test
 speakers never take part. `Stacker` (a logistic regression over the members' validation
-probabilities) is the optional alternative to plain averaging.
-
-The structure is plain data (`to_dict`/`from_dict`), so an artefact can store the recipe and each
-member's fitted model (via the member models' own `save`) next to it.
+probabilities) is the optional alternative to plain averaging. `bench/accuracy.py` uses all three.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ser.models.base import N_CLASSES, SerModel
-
-KIND = "soft_voting"
+from ser.models.base import N_CLASSES
 
 
 # --------------------------------------------------------------------------------------------------
@@ -94,149 +84,6 @@ def choose_members(val_probas: Mapping[str, np.ndarray], y_val: np.ndarray, k: i
 
 
 # --------------------------------------------------------------------------------------------------
-# soft voting
-
-
-@dataclass
-class Member:
-    """One model of an ensemble: its params block, its weight and the input key it reads."""
-
-    name: str
-    spec: dict[str, Any]
-    weight: float = 1.0
-    input: str | None = None                       # default: the kind's own input (pooled | logmel)
-    model: SerModel | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        from ser.models import model_input, split_spec
-
-        split_spec(self.spec)  # checks kind and hyper-parameter names
-        self.spec = dict(self.spec)
-        if not (isinstance(self.weight, (int, float)) and math.isfinite(self.weight) and self.weight > 0):
-            raise ValueError(f"member {self.name!r}: weight must be a positive number, got {self.weight!r}")
-        self.weight = float(self.weight)
-        if self.input is None:
-            self.input = model_input(self.spec["kind"])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "spec": dict(self.spec), "weight": self.weight, "input": self.input}
-
-
-MemberLike = Member | tuple | Mapping
-
-
-def _member(item: MemberLike, index: int) -> Member:
-    if isinstance(item, Member):
-        return item
-    if isinstance(item, Mapping):
-        if "spec" in item:
-            return Member(name=str(item.get("name", f"m{index}")), spec=dict(item["spec"]),
-                          weight=item.get("weight", 1.0), input=item.get("input"))
-        return Member(name=f"{item['kind']}{index}", spec=dict(item))  # a bare spec
-    if isinstance(item, tuple):
-        if len(item) == 2 and isinstance(item[0], Mapping):          # (spec, weight)
-            spec, weight = item
-            return Member(name=f"{spec['kind']}{index}", spec=dict(spec), weight=weight)
-        if len(item) in (3, 4) and isinstance(item[0], str):         # (name, spec, weight[, input])
-            return Member(item[0], dict(item[1]), item[2], item[3] if len(item) == 4 else None)
-    raise TypeError(f"a member is a Member, (spec, weight), (name, spec, weight[, input]) or a spec; got {item!r}")
-
-
-class SoftVoting:
-    """Weighted mean of member models' probabilities; members may read different inputs.
-
-    `SoftVoting([({"kind": "svc", "C": 10}, 1.0), ({"kind": "cnn1d"}, 0.5)])` reads `inputs["pooled"]`
-    and `inputs["logmel"]`. Every input array has one row per clip, in the same order.
-    """
-
-    kind = KIND
-
-    def __init__(self, members: Sequence[MemberLike], seed: int = 42, training: dict[str, Any] | None = None):
-        self.members = [_member(m, i) for i, m in enumerate(members)]
-        if not self.members:
-            raise ValueError("a soft-voting ensemble needs at least one member")
-        names = [m.name for m in self.members]
-        if len(set(names)) != len(names):
-            raise ValueError(f"member names must be unique, got {names}")
-        self.seed = seed
-        self.training = dict(training or {})
-
-    @property
-    def inputs(self) -> list[str]:
-        """The input keys the members read, sorted."""
-        return sorted({str(m.input) for m in self.members})
-
-    @property
-    def fitted(self) -> bool:
-        return all(m.model is not None for m in self.members)
-
-    def _check_inputs(self, inputs: Mapping[str, np.ndarray]) -> int:
-        missing = [k for k in self.inputs if k not in inputs]
-        if missing:
-            raise KeyError(f"the ensemble needs input(s) {missing}; got {sorted(inputs)}")
-        lengths = {k: len(inputs[k]) for k in self.inputs}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"inputs must have one row per clip each, got lengths {lengths}")
-        return next(iter(lengths.values()))
-
-    def fit_members(self, inputs: Mapping[str, np.ndarray], y: np.ndarray,
-                    val_inputs: Mapping[str, np.ndarray] | None = None, y_val: np.ndarray | None = None,
-                    sample_weight: np.ndarray | None = None) -> dict[str, dict[str, list[float]]]:
-        """Fit every member on its input (validation data only for Keras early stopping); per-member histories."""
-        from ser.models import build_model
-
-        self._check_inputs(inputs)
-        histories = {}
-        for m in self.members:
-            m.model = build_model(m.spec, seed=self.seed, training=self.training)
-            x_val = val_inputs.get(m.input) if val_inputs is not None else None
-            histories[m.name] = m.model.fit(inputs[m.input], y, x_val, y_val if x_val is not None else None,
-                                            sample_weight=sample_weight)
-        return histories
-
-    fit = fit_members
-
-    def member_probas(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Each member's (n, 7) probabilities."""
-        if not self.fitted:
-            raise RuntimeError("SoftVoting used before fit_members")
-        self._check_inputs(inputs)
-        return {m.name: np.asarray(m.model.predict_proba(inputs[m.input]), dtype=np.float64) for m in self.members}
-
-    def predict_proba(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Weighted mean of the members' probabilities, (n, 7) in EMOTIONS order."""
-        probas = self.member_probas(inputs)
-        return average_probas([probas[m.name] for m in self.members], [m.weight for m in self.members])
-
-    def predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        return self.predict_proba(inputs).argmax(axis=1)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The recipe (JSON-able): kind, seed and each member's name, spec, weight and input."""
-        return {"kind": KIND, "seed": self.seed, "members": [m.to_dict() for m in self.members]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], training: dict[str, Any] | None = None) -> SoftVoting:
-        """An unfitted ensemble from `to_dict`'s output (attach fitted models to `members[i].model`)."""
-        if data.get("kind", KIND) != KIND:
-            raise ValueError(f"not a {KIND} recipe: kind {data.get('kind')!r}")
-        return cls([Member(**m) for m in data["members"]], seed=int(data.get("seed", 42)), training=training)
-
-    @classmethod
-    def from_fitted(cls, fitted: Sequence[tuple[Member, SerModel]]) -> SoftVoting:
-        """An ensemble over members whose models were fitted elsewhere (e.g. during member selection)."""
-        members = []
-        for member, model in fitted:
-            member.model = model
-            members.append(member)
-        return cls(members)
-
-    def __repr__(self) -> str:
-        parts = [f"{m.name}:{m.spec['kind']}@{m.input}x{m.weight:g}" for m in self.members]
-        return f"SoftVoting({', '.join(parts)})"
-
-
-# --------------------------------------------------------------------------------------------------
 # stacking (optional)
 
 
@@ -278,4 +125,4 @@ class Stacker:
         return {"kind": "stacking", "C": self.C, "members": list(self.names or [])}
 
 
-__all__ = ["KIND", "Member", "SoftVoting", "Stacker", "average_probas", "choose_members", "uar"]
+__all__ = ["Stacker", "average_probas", "choose_members", "uar"]

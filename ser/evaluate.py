@@ -267,12 +267,31 @@ def _cell(column: str, value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def top_two_overlap(df: pd.DataFrame) -> bool | None:
+    """Whether the validation CIs of the first two rows of `leaderboard(...)` overlap (None without two intervals)."""
+    if len(df) < 2 or not {"val_uar_ci_low", "val_uar_ci_high"} <= set(df.columns):
+        return None
+    (lo1, hi1), (lo2, hi2) = (df.loc[i, ["val_uar_ci_low", "val_uar_ci_high"]] for i in (0, 1))
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (lo1, hi1, lo2, hi2)):
+        return None
+    return bool(float(lo1) <= float(hi2) and float(lo2) <= float(hi1))
+
+
 def leaderboard_markdown(df: pd.DataFrame) -> str:
-    """A Markdown table of `leaderboard(...)`, with a line saying the rank is by validation UAR."""
+    """A Markdown table of `leaderboard(...)`, with a line saying the rank is by validation UAR, and a note
+    when the top two validation intervals overlap."""
     lines = [
         "Ranked by validation UAR (`val_uar`), highest first; test scores are reported for reference and "
         f"never decide the rank. Chance UAR is 1/{N_CLASSES} = {CHANCE_UAR:.4f}.",
         "",
+    ]
+    if "val_uar_ci_low" in df.columns:
+        lines[0] += (" `val_uar` is the mean of per-corpus validation UARs; `val_uar_ci_low`..`val_uar_ci_high` "
+                     "its 95% interval from resampling validation speakers (`val_speakers` of them).")
+    if top_two_overlap(df):
+        lines += [f"The top two ({df.loc[0, 'model']}, {df.loc[1, 'model']}) have overlapping validation "
+                  "intervals: not distinguishable on these speakers.", ""]
+    lines += [
         "| # | " + " | ".join(str(c) for c in df.columns) + " |",
         "|---:|" + "|".join("---:" if pd.api.types.is_numeric_dtype(df[c]) else "---" for c in df.columns) + "|",
     ]

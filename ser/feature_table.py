@@ -52,7 +52,7 @@ class FeatureSettings:
     features: FeatureConfig
     audio: dict[str, Any] = field(default_factory=lambda: AudioParams().model_dump())
     augment: dict[str, Any] = field(default_factory=dict)
-    seed: int = 42
+    seed: int = Settings.model_fields["seed"].default
 
     @classmethod
     def from_params(cls, params: Settings | dict[str, Any]) -> FeatureSettings:

@@ -64,6 +64,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ser.params import AudioParams, FeaturesParams
+
 __all__ = [
     "FEATURES_VERSION",
     "STATS",
@@ -93,6 +95,7 @@ DELTA_WIDTH = 9  # librosa.feature.delta's default window (frames); narrowed for
 CONTRAST_QUANTILE = 0.02  # librosa.feature.spectral_contrast's default
 ZC_THRESHOLD = 1e-10  # |x| <= this counts as 0 (positive) for zero crossings, as in librosa
 _ROW_WIDTH = {"mfcc": 2, "mfcc_d": 2, "mfcc_dd": 2, "chroma": 2, "mel": 3, "contrast": 1}
+_D = FeaturesParams()  # the defaults live in ser.params; FeatureConfig repeats none of them
 
 
 @dataclass(frozen=True)
@@ -100,42 +103,43 @@ class FeatureConfig:
     """The ``features:`` block of params.yaml. Frozen and hashable (it keys the filter-bank caches).
 
     Build it with ``FeatureConfig.from_params(params)``; constructing it directly validates too.
+    Every default is ``ser.params.FeaturesParams``'s (``sample_rate``: ``AudioParams``'s).
     """
 
-    sample_rate: int = 16000
+    sample_rate: int = AudioParams().sample_rate
     """Hz. The audio given to the extractors must already be at this rate."""
-    n_fft: int = 512
+    n_fft: int = _D.n_fft
     """STFT size in samples (32 ms at 16 kHz): n_fft // 2 + 1 frequency bins. Also the ZCR frame."""
-    hop_length: int = 160
+    hop_length: int = _D.hop_length
     """Samples between frame centres (10 ms at 16 kHz); frames = 1 + len(audio) // hop_length."""
-    win_length: int = 400
+    win_length: int = _D.win_length
     """Hann window length in samples (25 ms at 16 kHz), zero-padded to n_fft; <= n_fft."""
-    n_mfcc: int = 20
+    n_mfcc: int = _D.n_mfcc
     """MFCC coefficients kept (c0 included), 1..n_mels."""
-    mfcc_deltas: bool = True
+    mfcc_deltas: bool = _D.mfcc_deltas
     """Also pool the delta and delta-delta of the MFCCs (adds 2 * n_mfcc rows)."""
-    n_mels: int = 64
+    n_mels: int = _D.n_mels
     """Mel bands (Slaney mel scale and area normalisation, librosa's default): pooled ``mel_*``
     rows, the MFCC input, and the width of the log-mel sequences."""
-    fmin: float = 50.0
+    fmin: float = _D.fmin
     """Lowest mel filter edge, Hz."""
-    fmax: float = 8000.0
+    fmax: float | None = _D.fmax
     """Highest mel filter edge, Hz, <= sample_rate / 2 (null in params means sample_rate / 2)."""
-    n_chroma: int = 12
+    n_chroma: int = _D.n_chroma
     """Chroma bins per octave (0 disables chroma). Bin 1 is C, bin 10 is A (A4 = 440 Hz)."""
-    n_contrast_bands: int = 6
+    n_contrast_bands: int = _D.n_contrast_bands
     """Spectral-contrast octave bands above contrast_fmin (0 disables contrast); gives
     n_contrast_bands + 1 rows, the first one being 0..contrast_fmin Hz."""
-    contrast_fmin: float = 200.0
+    contrast_fmin: float = _D.contrast_fmin
     """Upper edge of the lowest contrast band, Hz (librosa's default); band k spans
     contrast_fmin * 2**(k-1) .. * 2**k, the last one runs to Nyquist, and
     contrast_fmin * 2**(n_contrast_bands - 1) must be below sample_rate / 2."""
-    stats: tuple[str, ...] = ("mean", "std")
+    stats: tuple[str, ...] = tuple(_D.stats)
     """Statistics over frames, in output order; any of STATS, no repeats."""
-    logmel_frames: int = 300
+    logmel_frames: int = _D.logmel_frames
     """Frames per log-mel sequence (300 = 3 s at a 10 ms hop): longer clips are centre-cropped,
     shorter ones padded at the end with their floor value."""
-    opensmile: str | None = None
+    opensmile: str | None = _D.opensmile
     """openSMILE functionals appended to the pooled vector as ``egemaps_*`` columns (feature fusion):
     eGeMAPSv02 (88 values) or ComParE_2016; null for none. Computed from the time signal."""
     encoder: Any = None

@@ -439,14 +439,28 @@ def load_params(path: Path | str = DEFAULT_PATH, overrides: dict[str, Any] | Non
 
 
 def check_params(path: Path | str = DEFAULT_PATH) -> Params:
-    """`ser check`: every section, and every corpus root (but the demo corpus's, which a stage writes)."""
+    """`ser check`: every section, and every corpus root (but the demo corpus's, which a stage writes)
+    exists and holds audio."""
     params = load_params(path)
-    missing = [f"  corpora.{name}.root: folder {entry.root} does not exist"
-               for name, entry in params.corpora.items()
-               if not Path(entry.root).is_dir() and Path(entry.root) != params.demo.out]
-    if missing:
-        raise ParamsError(f"{path} has bad values:\n" + "\n".join(missing))
+    problems = []
+    for name, entry in params.corpora.items():
+        root = Path(entry.root)
+        if root == params.demo.out:
+            continue
+        if not root.is_dir():
+            problems.append(f"  corpora.{name}.root: folder {root} does not exist")
+        elif not audio_files(root):
+            problems.append(f"  corpora.{name}.root: folder {root} holds no audio file")
+    if problems:
+        raise ParamsError(f"{path} has bad values:\n" + "\n".join(problems))
     return params
+
+
+def audio_files(root: Path) -> int:
+    """How many files under `root` (recursively) have an audio extension (ser.corpora.base.AUDIO_EXTENSIONS)."""
+    from ser.corpora.base import AUDIO_EXTENSIONS
+
+    return sum(1 for f in Path(root).rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file())
 
 
 def _load(path: Path, overrides: dict[str, Any] | None) -> Params:

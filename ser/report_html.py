@@ -2,7 +2,8 @@
 
 `write_run_report(repo_root, out)` gathers what the pipeline wrote -- the manifest and its
 quarantine, the split, the validation report, the leaderboard, per-model scores, confusion
-matrices, training curves, the cross-corpus matrix, the chosen model and params.yaml -- into one
+matrices, speaker-grouped cross-validation with speaker-bootstrap intervals, training curves, the
+cross-corpus matrix, the chosen model and params.yaml -- into one
 page: images are inlined as base64 PNG, styles are inline, there is no script and no link out, so
 it opens from disk with no network. A missing input is said in its section ("not run"), never an
 error. `python -m ser.report_html [--root .] [--out reports/index.html]`.
@@ -33,6 +34,9 @@ MODEL_PLOTS = "plots/models"
 LOSO = "metrics/loso"
 CROSS_CORPUS_MD = "reports/cross_corpus.md"
 CROSS_CORPUS_PNG = "plots/cross_corpus.png"
+CROSS_CORPUS_JSON = "metrics/cross_corpus.json"
+CV_METRICS = "metrics/cv"
+CV_PLOTS = "plots/cv"
 BEST = "metrics/best.json"
 PARAMS = "params.yaml"
 SPLITS_PNG = "plots/splits.png"
@@ -197,6 +201,28 @@ def _ci_columns(metrics: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def ci(entry: dict[str, Any] | None, key: str = "ci") -> str:
+    """A 95% interval as "[lo, hi]" (4 decimals), empty when undefined."""
+    low, high = (entry or {}).get(key) or (None, None)
+    return "" if low is None or high is None else f"[{float(low):.4f}, {float(high):.4f}]"
+
+
+def _val_score(best: dict[str, Any]) -> str:
+    """The chosen model's validation score with its interval and the speakers behind it (escaped)."""
+    return esc(f"{best.get('model')}: mean of per-corpus validation UARs {fmt(best.get('val_uar'))}, 95% CI "
+               f"{ci({'ci': [best.get('val_uar_ci_low'), best.get('val_uar_ci_high')]})} over "
+               f"{best.get('val_speakers')} validation speakers (resampled).")
+
+
+def _overlap(best: dict[str, Any]) -> str:
+    if best.get("top_two_ci_overlap"):
+        return esc(f" Its interval overlaps the runner-up's ({best.get('runner_up')}): not distinguishable on "
+                   "these speakers.")
+    if best.get("top_two_ci_overlap") is False:
+        return esc(f" Its interval lies above the runner-up's ({best.get('runner_up')}).")
+    return ""
+
+
 def leaderboard_section(root: Path, names: list[str]) -> str:
     parts = []
     path = root / LEADERBOARD
@@ -204,6 +230,9 @@ def leaderboard_section(root: Path, names: list[str]) -> str:
         parts.append(markdown(path.read_text(encoding="utf-8")))
     else:
         parts.append(missing(f"not run: {LEADERBOARD} is absent (run `dvc repro select_best`)"))
+    best = read_json(root / BEST) or {}
+    if best.get("val_uar_ci_low") is not None:
+        parts.append(f"<p>{_val_score(best)}{_overlap(best)}</p>")
     cis = {n: _ci_columns(read_json(root / MODEL_METRICS / f"{n}.json") or {}) for n in names}
     if any(cis.values()):
         frame = pd.DataFrame([{"model": n, **c} for n, c in cis.items() if c])
@@ -268,22 +297,68 @@ def scores_section(root: Path, names: list[str]) -> str:
     return section("scores", "4. Scores per corpus and per gender", "".join(parts))
 
 
+def cv_table(report: dict[str, Any]) -> pd.DataFrame:
+    """One row per score of a metrics/cv/NAME.json: each corpus, the mean of corpora, pooled, each gender, the gap."""
+    rows = [{"score": f"UAR {c}", "value": v.get("uar"), "95% CI": ci(v), "speakers": v.get("speakers"),
+             "clips": v.get("n")} for c, v in (report.get("uar_by_corpus") or {}).items()]
+    mean, pooled = report.get("uar_corpus_mean") or {}, report.get("uar_pooled") or {}
+    rows.append({"score": "mean of per-corpus UARs", "value": mean.get("uar"), "95% CI": ci(mean),
+                 "speakers": report.get("n_speakers"), "clips": report.get("n")})
+    rows.append({"score": "UAR pooled over clips", "value": pooled.get("uar"), "95% CI": ci(pooled),
+                 "speakers": report.get("n_speakers"), "clips": report.get("n")})
+    rows += [{"score": f"UAR {g}", "value": v.get("uar"), "95% CI": ci(v), "speakers": v.get("speakers"),
+              "clips": v.get("n")} for g, v in (report.get("by_gender") or {}).items()]
+    gap = report.get("gender_gap") or {}
+    rows.append({"score": "female − male gap (within " + (", ".join(gap.get("corpora") or []) or "no mixed corpus")
+                 + ")", "value": gap.get("female_minus_male"), "95% CI": ci(gap), "speakers": None, "clips": None})
+    return pd.DataFrame(rows, dtype=object)  # counts stay integers, an absent one an empty cell
+
+
+def cv_section(root: Path) -> str:
+    paths = sorted((root / CV_METRICS).glob("*.json"))
+    if not paths:
+        return section("cv", "5. Cross-validation on every speaker", missing(
+            f"not run: no {CV_METRICS}/*.json (list models under cv.models in params.yaml)"))
+    parts = ['<p class="muted">Speaker-grouped k-fold: every speaker is tested once, by a model that never heard '
+             "them. Intervals are 95% bootstrap intervals resampling speakers within each corpus.</p>"]
+    for path in paths:
+        rep = read_json(path) or {}
+        boot = rep.get("bootstrap") or {}
+        parts += [f"<h3>{esc(rep.get('model', path.stem))} ({esc(rep.get('kind', ''))}): {esc(rep.get('protocol', ''))}"
+                  "</h3>",
+                  f"<p>{esc(rep.get('n'))} clips from {esc(rep.get('n_speakers'))} speakers; "
+                  f"{esc(boot.get('draws'))} bootstrap draws, seed {esc(boot.get('seed'))}.</p>",
+                  table(cv_table(rep)),
+                  '<div class="figs">' + image(root / CV_PLOTS / f"{path.stem}.png",
+                                               f"{path.stem}: UAR per corpus and gender, 95% speaker CI") + "</div>"]
+    return section("cv", "5. Cross-validation on every speaker", "".join(parts))
+
+
 def confusion_section(root: Path, names: list[str]) -> str:
     figs = [image(root / MODEL_PLOTS / n / "confusion.png", f"{n}: confusion on test speakers") for n in names
             if (root / MODEL_PLOTS / n / "confusion.png").is_file()]
     body = f'<div class="figs">{"".join(figs)}</div>' if figs else missing("no confusion matrices in plots/models")
-    return section("confusion", "5. Confusion matrices", body)
+    return section("confusion", "6. Confusion matrices", body)
 
 
 def cross_corpus_section(root: Path) -> str:
-    md, png = root / CROSS_CORPUS_MD, root / CROSS_CORPUS_PNG
-    if not md.is_file() and not png.is_file():
-        return section("cross-corpus", "6. Cross-corpus", missing(
+    md, png, js = root / CROSS_CORPUS_MD, root / CROSS_CORPUS_PNG, root / CROSS_CORPUS_JSON
+    title = "7. Cross-corpus"
+    if not md.is_file() and not png.is_file() and not js.is_file():
+        return section("cross-corpus", title, missing(
             f"not run: no {CROSS_CORPUS_MD} or {CROSS_CORPUS_PNG} (train on one corpus, test on another)"))
     parts = [markdown(md.read_text(encoding="utf-8")) if md.is_file() else missing(f"{CROSS_CORPUS_MD}: not written")]
+    summary = read_json(js)
+    if summary is not None:
+        rows = [{"train": pair.partition("->")[0], "test": pair.partition("->")[2], "UAR": v}
+                for pair, v in (summary.get("uar") or {}).items()]
+        rows += [{"train": "every other corpus", "test": c, "UAR": v} for c, v in (summary.get("loco_uar") or {}).items()]
+        parts.append(f"<h3>{esc(CROSS_CORPUS_JSON)} (model {esc(summary.get('model'))})</h3>")
+        parts.append(table(pd.DataFrame(rows)) if rows else
+                     '<p class="muted">No cross-corpus pair was scored (one corpus, or none sharing two emotions).</p>')
     if png.is_file():
         parts.append('<div class="figs">' + image(png, "UAR when training on one corpus and testing on another") + "</div>")
-    return section("cross-corpus", "6. Cross-corpus", "".join(parts))
+    return section("cross-corpus", title, "".join(parts))
 
 
 def curves_section(root: Path, names: list[str]) -> str:
@@ -297,13 +372,13 @@ def curves_section(root: Path, names: list[str]) -> str:
     parts = [f'<div class="figs">{"".join(figs)}</div>' if figs else "<p>No model was trained by epochs.</p>"]
     if flat:
         parts.append(f'<p class="muted">Trained to convergence, no per-epoch curve: {esc(", ".join(flat))}.</p>')
-    return section("curves", "7. Training curves", "".join(parts))
+    return section("curves", "8. Training curves", "".join(parts))
 
 
 def best_section(root: Path, names: list[str]) -> str:
     best = read_json(root / BEST)
     if best is None:
-        return section("best", "8. The chosen model", missing(f"not run: {BEST} is absent"))
+        return section("best", "9. The chosen model", missing(f"not run: {BEST} is absent"))
     name = best.get("model", "?")
     runner_up = next((n for n in names if n != name), None)
     why = (f"<p><b>{esc(name)}</b> ({esc(best.get('kind', ''))}) has the highest validation UAR "
@@ -313,19 +388,21 @@ def best_section(root: Path, names: list[str]) -> str:
         ru = (read_json(root / MODEL_METRICS / f"{runner_up}.json") or {}).get("val") or {}
         why += f" Next: {esc(runner_up)} at {fmt(ru.get('uar'))}."
     why += "</p>"
+    if best.get("val_uar_ci_low") is not None:
+        why += f"<p>{_val_score(best)}{_overlap(best)}</p>"
     frame = pd.DataFrame([{"metric": k, "value": v} for k, v in best.items()])
-    return section("best", "8. The chosen model", why + table(frame))
+    return section("best", "9. The chosen model", why + table(frame))
 
 
 def params_section(root: Path) -> str:
     path = root / PARAMS
     body = (f"<pre>{esc(path.read_text(encoding='utf-8'))}</pre>" if path.is_file()
             else missing(f"{PARAMS} is absent"))
-    return section("params", "9. The params that produced it", body)
+    return section("params", "10. The params that produced it", body)
 
 
 SECTIONS = [("data", "Data"), ("validation", "Validation"), ("leaderboard", "Leaderboard"),
-            ("scores", "Per corpus / gender"), ("confusion", "Confusion"), ("cross-corpus", "Cross-corpus"),
+            ("scores", "Per corpus / gender"), ("cv", "Cross-validation"), ("confusion", "Confusion"), ("cross-corpus", "Cross-corpus"),
             ("curves", "Training curves"), ("best", "Chosen model"), ("params", "Params")]
 
 
@@ -335,7 +412,7 @@ def render_run_report(root: Path | str) -> str:
     names = model_names(root)
     nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS)
     body = [data_section(root), validation_section(root), leaderboard_section(root, names),
-            scores_section(root, names), confusion_section(root, names), cross_corpus_section(root),
+            scores_section(root, names), cv_section(root), confusion_section(root, names), cross_corpus_section(root),
             curves_section(root, names), best_section(root, names), params_section(root)]
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

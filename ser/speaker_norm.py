@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
+
+from ser.params import SpeakerNormParams
 
 
 @dataclass
@@ -74,7 +77,7 @@ class RunningStats:
         return Standardizer(mean=self.mean.copy(), scale=np.where(std > 1e-8, std, 1.0))
 
 
-SPEAKER_NORM_MODES = ("none", "speaker")
+SPEAKER_NORM_MODES: tuple[str, ...] = get_args(SpeakerNormParams.model_fields["mode"].annotation)
 
 
 @dataclass
@@ -88,8 +91,8 @@ class GroupNormalizer:
     clips being normalised, so no label is ever used and no test clip touches the fitted state.
     """
 
-    mode: str = "none"
-    min_group_size: int = 10  # the default of params.yaml `normalize.min_group_size`
+    mode: str = "none"  # a bare normaliser does nothing; ser.train.normalizer passes `normalize.mode`
+    min_group_size: int = SpeakerNormParams().min_group_size
     fallback: Standardizer | None = None  # global statistics of the raw training rows
     post: Standardizer | None = None      # global scaler fitted after per-group normalisation
 

@@ -6,7 +6,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ser.params import Settings, SplitParams
+
 SPLITS = ("train", "val", "test")
+_SPLIT = SplitParams()  # params.yaml `split:` defaults
 
 
 def drop_duplicates(manifest: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -131,8 +134,9 @@ def loso_folds(manifest: pd.DataFrame) -> pd.Series:
 
 
 def build_manifest(manifests: Sequence[pd.DataFrame], *, protocol: str, ratios: dict[str, float],
-                   test_corpora: Sequence[str] = (), seed: int = 42,
-                   dedupe: bool = True, min_eval_speakers: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   test_corpora: Sequence[str] = (), seed: int = Settings.model_fields["seed"].default,
+                   dedupe: bool = _SPLIT.drop_duplicates,
+                   min_eval_speakers: int = _SPLIT.min_eval_speakers) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Merged manifest with `split` and `fold`, and the quarantine rows for dropped duplicates."""
     merged = pd.concat(list(manifests), ignore_index=True)
     if merged.empty:

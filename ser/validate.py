@@ -37,6 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from ser import EMOTIONS
+from ser.params import ValidateParams
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 GENDERS: tuple[str, ...] = ("male", "female", "unknown")
@@ -69,13 +70,7 @@ EXAMPLES = 5          # offending rows shown per failed expectation
 MAX_DETAILED = 50     # failures detailed in the Markdown report (all are in the summary table)
 ROW = "_row"          # helper column: the row's position in the caller's frame
 
-DEFAULTS: dict[str, Any] = {
-    "duration_s": {"min": 0.1, "max": 60.0},
-    "sample_rate": {"min": 8000, "max": 96000},
-    "min_rows_per_class": 1,
-    "require_all_classes": True,
-    "imbalance_warn_ratio": 3.0,
-}
+DEFAULTS: dict[str, Any] = ValidateParams().model_dump()  # params.yaml `validate:`, defaults in ser.params
 
 
 class ValidationFailed(Exception):

@@ -77,3 +77,30 @@ def test_version_and_short_help():
     result = runner.invoke(app, ["predict", "-h"])
     assert result.exit_code == 0 and "<bool>" not in result.output and "<list[" not in result.output
     assert "{paths}" not in result.output and "PATH..." in result.output
+
+
+def test_check_wants_audio_under_each_corpus_root_and_prints_one_line_per_section(tmp_path, monkeypatch):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tess = tmp_path / "tess" / "OAF_angry"
+    tess.mkdir(parents=True)
+    (tess / "notes.txt").write_text("not audio")
+    raw["corpora"]["tess"] = {"format": "tess", "root": str(tmp_path / "tess")}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "--params", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"corpora.tess.root: folder {tmp_path / 'tess'} holds no audio file" in flat(result.output)
+
+    (tess / "OAF_back_angry.wav").write_bytes(b"RIFF")  # check looks at names only; ingest decodes
+    (tess / "OAF_bar_angry.wav").write_bytes(b"RIFF")
+    result = runner.invoke(app, ["check", "--params", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    for section in ("seed", "audio", "augment", "features", "normalize", "train", "validate", "split",
+                    "demo", "ingest", "labels", "runner", "models", "schedule"):
+        assert f"{section}: ok" in lines, (section, result.output)
+    assert "predict: ok (defaults)" in lines  # params.yaml has no predict: block
+    assert f"corpora.tess: ok ({tmp_path / 'tess'}: 2 audio files)" in flat(result.output)
+    assert "corpora.demo: ok (data/raw/demo not written yet: `ser demo-corpus` writes it)" in lines
+    assert flat(result.output).endswith("ok (2 corpora, 14 models)")

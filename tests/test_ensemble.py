@@ -1,12 +1,10 @@
-"""Soft voting: averaging math, member choice on validation only, members reading different inputs."""
+"""Soft voting: averaging math, member choice on validation only, stacking."""
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-from ser.ensemble import Member, SoftVoting, Stacker, average_probas, choose_members, uar
+from ser.ensemble import Stacker, average_probas, choose_members, uar
 
 
 def onehot(labels, n=7, hi=0.7):
@@ -14,18 +12,6 @@ def onehot(labels, n=7, hi=0.7):
     p = np.full((len(labels), n), (1 - hi) / (n - 1))
     p[np.arange(len(labels)), labels] = hi
     return p
-
-
-class FakeModel:
-    """A fitted stand-in: fixed probabilities; records the input it was given."""
-
-    def __init__(self, proba):
-        self.proba = np.asarray(proba, dtype=np.float64)
-        self.seen = None
-
-    def predict_proba(self, x):
-        self.seen = np.asarray(x)
-        return self.proba[: len(x)]
 
 
 # -- averaging ----------------------------------------------------------------------------------
@@ -55,21 +41,6 @@ def test_average_probas_rejects_bad_shapes():
         average_probas([np.ones((2, 5))])
     with pytest.raises(ValueError):
         average_probas([])
-
-
-def test_soft_voting_predict_proba_is_weighted_member_mean():
-    pa = np.array([[0.6, 0.4, 0, 0, 0, 0, 0], [0.2, 0.8, 0, 0, 0, 0, 0]])
-    pb = np.array([[0.0, 0.1, 0.9, 0, 0, 0, 0], [0.1, 0.1, 0.8, 0, 0, 0, 0]])
-    ens = SoftVoting.from_fitted([(Member("a", {"kind": "logistic"}, 1.0), FakeModel(pa)),
-                                  (Member("b", {"kind": "knn"}, 3.0), FakeModel(pb))])
-    x = {"pooled": np.zeros((2, 4), np.float32)}
-    expected = (1 * pa + 3 * pb) / 4
-    np.testing.assert_allclose(ens.predict_proba(x), expected)
-    np.testing.assert_array_equal(ens.predict(x), [2, 2])
-    # equal weights: row 1 becomes class 1 (0.45 vs 0.4 for class 2)
-    ens.members[1].weight = 1.0
-    np.testing.assert_allclose(ens.predict_proba(x), (pa + pb) / 2)
-    np.testing.assert_array_equal(ens.predict(x), [2, 1])
 
 
 # -- member choice -------------------------------------------------------------------------------
@@ -122,90 +93,6 @@ def test_choose_members_with_groups_scores_mean_per_group_uar():
     b = onehot([1, 1, 1, 1, 1, 1])   # 0.5 on "big", 1.0 on "small": pooled UAR 0.5, per-group 0.75
     assert choose_members({"a": a, "b": b}, y, k=1) == ["a"]
     assert choose_members({"a": a, "b": b}, y, k=1, groups=groups) == ["b"]
-
-
-# -- mixed inputs ---------------------------------------------------------------------------------
-
-
-def test_members_read_their_own_inputs():
-    pa, pb = onehot([0, 1, 2]), onehot([3, 4, 5])
-    ma, mb = FakeModel(pa), FakeModel(pb)
-    ens = SoftVoting.from_fitted([(Member("svc", {"kind": "svc"}), ma),
-                                  (Member("knn_eg", {"kind": "knn"}, input="egemaps"), mb)])
-    assert ens.inputs == ["egemaps", "pooled"]
-    x = {"pooled": np.zeros((3, 10)), "egemaps": np.ones((3, 88)), "logmel": np.zeros((3, 5, 4))}
-    np.testing.assert_allclose(ens.predict_proba(x), (pa + pb) / 2)
-    assert ma.seen.shape == (3, 10) and mb.seen.shape == (3, 88)
-    with pytest.raises(KeyError, match="egemaps"):
-        ens.predict_proba({"pooled": x["pooled"]})
-    with pytest.raises(ValueError, match="one row per clip"):
-        ens.predict_proba({"pooled": x["pooled"], "egemaps": x["egemaps"][:2]})
-
-
-def test_unfitted_and_bad_members():
-    ens = SoftVoting([({"kind": "logistic"}, 1.0)])
-    with pytest.raises(RuntimeError, match="before fit"):
-        ens.predict_proba({"pooled": np.zeros((2, 3))})
-    with pytest.raises(ValueError, match="weight"):
-        Member("x", {"kind": "logistic"}, weight=0)
-    with pytest.raises(ValueError, match="unknown model kind"):
-        Member("x", {"kind": "no_such_model"})
-    with pytest.raises(ValueError, match="unique"):
-        SoftVoting([("a", {"kind": "logistic"}, 1.0), ("a", {"kind": "knn"}, 1.0)])
-    with pytest.raises(ValueError):
-        SoftVoting([])
-
-
-def test_to_dict_round_trip_is_json():
-    ens = SoftVoting([("svc", {"kind": "svc", "C": 10.0}, 2.0), ("lr", {"kind": "logistic", "C": 0.1}, 1.0, "fusion")],
-                     seed=7)
-    data = json.loads(json.dumps(ens.to_dict()))
-    assert data == {"kind": "soft_voting", "seed": 7, "members": [
-        {"name": "svc", "spec": {"kind": "svc", "C": 10.0}, "weight": 2.0, "input": "pooled"},
-        {"name": "lr", "spec": {"kind": "logistic", "C": 0.1}, "weight": 1.0, "input": "fusion"}]}
-    again = SoftVoting.from_dict(data)
-    assert again.to_dict() == ens.to_dict() and not again.fitted
-
-
-def _separable(n_per_class, dim, rng, classes=range(7)):
-    y = np.repeat(np.array(list(classes)), n_per_class)
-    centres = rng.normal(0, 3, (7, dim))
-    return y, centres
-
-
-def test_fit_members_sklearn_on_two_inputs():
-    rng = np.random.default_rng(1)
-    y, centres = _separable(6, 5, rng)
-    pooled = (centres[y] + rng.normal(0, 0.5, (len(y), 5))).astype(np.float32)
-    other = (centres[y][:, :3] * 2 + rng.normal(0, 0.5, (len(y), 3))).astype(np.float32)
-    ens = SoftVoting([("lr", {"kind": "logistic", "C": 1.0}, 1.0),
-                      ("knn", {"kind": "knn", "n_neighbors": 3}, 1.0, "other")])
-    ens.fit_members({"pooled": pooled, "other": other}, y)
-    x = {"pooled": pooled, "other": other}
-    proba = ens.predict_proba(x)
-    assert proba.shape == (len(y), 7)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
-    members = ens.member_probas(x)
-    np.testing.assert_allclose(proba, (members["lr"] + members["knn"]) / 2)
-    assert uar(y, proba) > 0.9
-
-
-@pytest.mark.slow
-def test_fit_members_pooled_and_logmel():
-    """A pooled sklearn member and a log-mel Keras member in one ensemble."""
-    rng = np.random.default_rng(2)
-    y, centres = _separable(4, 6, rng)
-    pooled = (centres[y] + rng.normal(0, 0.3, (len(y), 6))).astype(np.float32)
-    logmel = (np.repeat(centres[y][:, None, :], 12, axis=1) + rng.normal(0, 0.3, (len(y), 12, 6))).astype(np.float32)
-    ens = SoftVoting([("lr", {"kind": "logistic"}, 2.0),
-                      ("cnn", {"kind": "cnn1d", "filters": [8], "dense_units": 8}, 1.0)],
-                     seed=0, training={"epochs": 2, "batch_size": 8, "early_stopping_patience": None})
-    assert ens.inputs == ["logmel", "pooled"]
-    ens.fit_members({"pooled": pooled, "logmel": logmel}, y)
-    x = {"pooled": pooled, "logmel": logmel}
-    members = ens.member_probas(x)
-    assert members["cnn"].shape == (len(y), 7) and members["lr"].shape == (len(y), 7)
-    np.testing.assert_allclose(ens.predict_proba(x), (2 * members["lr"] + members["cnn"]) / 3, atol=1e-6)
 
 
 # -- stacking ---------------------------------------------------------------------------------------

@@ -262,3 +262,17 @@ def test_leaderboard_rows_carry_their_intervals_beside_the_score():
                                        "val_speakers", "test_uar"]
     table = [line for line in leaderboard_markdown(board).splitlines() if line.startswith("|")]
     assert table[2] == "| 1 | logistic | 0.6400 | 0.5000 | 0.7700 | val split | 9 | 0.6000 |"
+
+
+def test_top_two_overlap_notes_indistinguishable_models():
+    from ser.evaluate import top_two_overlap
+
+    apart = leaderboard([{"model": "svc", "val_uar": 0.8, "val_uar_ci_low": 0.75, "val_uar_ci_high": 0.85},
+                         {"model": "knn", "val_uar": 0.6, "val_uar_ci_low": 0.5, "val_uar_ci_high": 0.7}])
+    assert top_two_overlap(apart) is False and "not distinguishable" not in leaderboard_markdown(apart)
+    close = leaderboard([{"model": "svc", "val_uar": 0.8, "val_uar_ci_low": 0.7, "val_uar_ci_high": 0.9},
+                         {"model": "knn", "val_uar": 0.75, "val_uar_ci_low": 0.62, "val_uar_ci_high": 0.71}])
+    assert top_two_overlap(close) is True
+    assert ("The top two (svc, knn) have overlapping validation intervals: not distinguishable on these "
+            "speakers.") in leaderboard_markdown(close)
+    assert top_two_overlap(leaderboard(ROWS)) is None  # no intervals: nothing to say

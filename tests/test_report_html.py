@@ -33,8 +33,8 @@ def section(page: str, anchor: str) -> str:
 
 def test_every_section_in_reading_order(page):
     anchors = re.findall(r'<section id="([a-z-]+)">', page)
-    assert anchors == ["data", "validation", "leaderboard", "scores", "confusion", "cross-corpus", "curves", "best",
-                       "params"]
+    assert anchors == ["data", "validation", "leaderboard", "scores", "cv", "confusion", "cross-corpus", "curves",
+                       "best", "params"]
 
 
 def test_data_counts_split_and_quarantine_reasons(page, run_root):
@@ -98,6 +98,79 @@ def test_cross_corpus_not_run_then_included(run_root, tmp_path):
     shutil.copy(REPO / "plots" / "leaderboard.png", root / "plots" / "cross_corpus.png")
     cross = section(render_run_report(root), "cross-corpus")
     assert "not run" not in cross and ">0.22</td>" in cross and cross.count("<img") == 1
+
+
+def test_cv_section_shows_every_score_with_its_speaker_interval(run_root, tmp_path):
+    from ser.cv import plot_cv, speaker_folds, summarize
+
+    assert "not run: no metrics/cv/*.json" in section(render_run_report(run_root), "cv")
+    root = tmp_path / "run"
+    shutil.copytree(run_root, root)
+    # a real CV summary: the committed svc test predictions, folded by speaker as ser.cv does
+    m = pd.read_parquet(root / "data" / "interim" / "manifest.parquet").set_index("utt_id")
+    pred = pd.read_csv(REPO / "plots" / "models" / "svc" / "predictions.csv").join(
+        m[["corpus", "speaker", "gender"]], on="utt_id")
+    pred["fold"] = pred["speaker"].map(speaker_folds(pred, k=2, seed=42))
+    report = {"model": "svc", "kind": "svc", "protocol": "speaker-grouped 2-fold", "k": 2,
+              **summarize(pred, n_boot=200, seed=42)}
+    (root / "metrics" / "cv").mkdir()
+    (root / "metrics" / "cv" / "svc.json").write_text(json.dumps(report))
+    plot_cv(report, root / "plots" / "cv" / "svc.png")
+    cv = section(render_run_report(root), "cv")
+    assert "svc (svc): speaker-grouped 2-fold" in cv and cv.count('src="data:image/png;base64,') == 1
+    assert f"{report['n']} clips from {report['n_speakers']} speakers; 200 bootstrap draws, seed 42" in cv
+
+    def row(label: str, entry: dict, speakers, clips) -> str:
+        low, high = entry["ci"]
+        return (f'<tr><td>{label}</td><td class="n">{entry["uar"]:.4f}</td><td>[{low:.4f}, {high:.4f}]</td>'
+                f'<td class="n">{speakers}</td><td class="n">{clips}</td></tr>')
+
+    demo = report["uar_by_corpus"]["demo"]
+    assert row("UAR demo", demo, demo["speakers"], demo["n"]) in cv
+    assert row("mean of per-corpus UARs", report["uar_corpus_mean"], report["n_speakers"], report["n"]) in cv
+    assert row("UAR pooled over clips", report["uar_pooled"], report["n_speakers"], report["n"]) in cv
+    assert set(report["by_gender"]) == {"female", "male"}
+    for gender, entry in report["by_gender"].items():
+        assert row(f"UAR {gender}", entry, entry["speakers"], entry["n"]) in cv
+    gap = report["gender_gap"]
+    assert gap["corpora"] == ["demo"]
+    assert (f'<tr><td>female − male gap (within demo)</td><td class="n">{gap["female_minus_male"]:.4f}</td>'
+            f'<td>[{gap["ci"][0]:.4f}, {gap["ci"][1]:.4f}]</td><td></td><td></td></tr>') in cv
+
+
+def test_cross_corpus_metrics_table(run_root, tmp_path):
+    root = tmp_path / "run"
+    shutil.copytree(run_root, root)
+    (root / "metrics" / "cross_corpus.json").write_text(json.dumps(
+        {"model": "logistic", "uar": {"tess->savee": 0.2231, "savee->tess": 0.3102}, "loco_uar": {"savee": 0.2874}}))
+    cross = section(render_run_report(root), "cross-corpus")
+    assert "metrics/cross_corpus.json (model logistic)" in cross
+    assert '<tr><td>tess</td><td>savee</td><td class="n">0.2231</td></tr>' in cross
+    assert '<tr><td>savee</td><td>tess</td><td class="n">0.3102</td></tr>' in cross
+    assert '<tr><td>every other corpus</td><td>savee</td><td class="n">0.2874</td></tr>' in cross
+
+
+def test_leaderboard_validation_intervals(run_root, tmp_path):
+    from ser.evaluate import leaderboard, leaderboard_markdown, top_two_overlap
+
+    root = tmp_path / "run"
+    shutil.copytree(run_root, root)
+    rows = [{"model": "svc", "kind": "svc", "val_uar": 0.8123, "val_uar_ci_low": 0.7011, "val_uar_ci_high": 0.9002,
+             "val_method": "val split", "val_speakers": 4, "test_uar": 0.7},
+            {"model": "logistic", "kind": "logistic", "val_uar": 0.7755, "val_uar_ci_low": 0.6504,
+             "val_uar_ci_high": 0.8809, "val_method": "val split", "val_speakers": 4, "test_uar": 0.9}]
+    board = leaderboard(rows)
+    (root / "reports" / "leaderboard.md").write_text(leaderboard_markdown(board))
+    best = {**rows[0], "runner_up": "logistic", "top_two_ci_overlap": top_two_overlap(board)}
+    (root / "metrics" / "best.json").write_text(json.dumps(best))
+    page = render_run_report(root)
+    said = ("svc: mean of per-corpus validation UARs 0.8123, 95% CI [0.7011, 0.9002] over 4 validation speakers "
+            "(resampled). Its interval overlaps the runner-up&#x27;s (logistic): not distinguishable on these speakers.")
+    assert said in section(page, "leaderboard") and said in section(page, "best")
+    board_html = section(page, "leaderboard")
+    assert '<th style="text-align:right">val_uar_ci_low</th>' in board_html
+    assert '<td style="text-align:right">0.7011</td>' in board_html and '<td>val split</td>' in board_html
+    assert "The top two (svc, logistic) have overlapping validation intervals" in board_html
 
 
 def test_confidence_intervals_and_escaping(run_root, tmp_path):

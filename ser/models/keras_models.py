@@ -6,7 +6,7 @@ lazily. Inputs arrive standardised by the caller: pooled models take (n, d), log
 `fit` from x's shape; the shape is stored in `params["input_shape"]` (and in `keras_model.json`)
 so a saved model reloads without data.
 
-Training knobs come from the shared `training` dict (see `TRAINING_DEFAULTS`).
+Training knobs come from the shared `training` dict (`train.keras`; defaults: `ser.params.KerasParams`).
 """
 from __future__ import annotations
 
@@ -28,24 +28,16 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from ser.models.base import N_CLASSES, SerModel  # noqa: E402
+from ser.params import KerasParams  # noqa: E402
 
 log = get_logger(__name__)
 
 MODEL_FILE = "model.keras"
 META_FILE = "keras_model.json"
 
-TRAINING_DEFAULTS: dict[str, Any] = {
-    "epochs": 40,
-    "batch_size": 32,
-    "optimizer": "adam",
-    "learning_rate": 1e-3,
-    "early_stopping_patience": 8,   # null disables early stopping
-    "reduce_lr_factor": 0.5,
-    "reduce_lr_patience": 4,        # null disables LR reduction
-    "min_lr": 1e-5,
-    "threads": None,                # TF intra-op threads; null = the cores this process may use
-    "verbose": 0,
-}
+# The knobs of params.yaml `train.keras` with ser.params.KerasParams's defaults (null threads: the
+# cores this process may use; null patience disables early stopping / LR reduction).
+TRAINING_DEFAULTS: dict[str, Any] = KerasParams().model_dump()
 
 OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
     "adam": keras.optimizers.Adam,

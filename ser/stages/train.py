@@ -18,7 +18,8 @@ def model_spec(params: Params, model: str) -> ModelEntry:
 
 def main(params: Params, model: str, features: Path = Path("data/features"),
          models_dir: Path = Path("models/zoo"), manifest: Path = Path("data/interim/manifest.parquet")) -> dict[str, Any]:
-    """Write the artefact, metrics/models/NAME.json, reports/models/NAME.json and the plots; return the metrics."""
+    """Write the artefact, metrics/models/NAME.json, reports/models/NAME.json, the plots and the test and
+    validation predictions (plots/models/NAME/predictions.csv, val_predictions.csv); return the metrics."""
     import pandas as pd
 
     from ser.evaluate import flat_metrics
@@ -48,6 +49,8 @@ def main(params: Params, model: str, features: Path = Path("data/features"),
                    title=f"{model}: test speakers, UAR {scores['test']['uar']:.3f}")
     with atomic_path(out / "predictions.csv") as tmp:  # actual,predicted per test clip: DVC's confusion template
         predictions["test"].to_csv(tmp, index=False)
+    with atomic_path(out / "val_predictions.csv") as tmp:  # per val clip: select_best's speaker-backed score
+        predictions.get("val", pd.DataFrame(columns=["utt_id", "actual", "predicted"])).to_csv(tmp, index=False)
     test = predictions["test"]
     corpus = test["utt_id"].map(utterances.set_index("utt_id")["corpus"])
     plot_confusions_by_corpus(confusions_by_corpus(test["actual"], test["predicted"], corpus),

@@ -64,6 +64,9 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
         scores = train.main(p, model)
         assert 0 <= scores["test"]["uar"] <= 1 and Path(f"models/zoo/{model}/artifact.json").is_file()
         assert len(pd.read_csv(f"plots/models/{model}/predictions.csv")) == split["splits"]["test"]["utterances"]
+        val = pd.read_csv(f"plots/models/{model}/val_predictions.csv")
+        assert list(val.columns) == ["utt_id", "actual", "predicted"]
+        assert len(val) == split["splits"]["val"]["utterances"]
         assert Path(f"plots/models/{model}/confusion_by_corpus.png").is_file()
         # no epochs: a header-only history table and no history picture (DVC declares none for it)
         assert Path(f"plots/models/{model}/history.csv").read_text().strip() == "epoch"
@@ -89,7 +92,8 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
 
     top = select_best.main(p)
     vals = {m: json.loads(Path(f"metrics/models/{m}.json").read_text())["val"]["uar"] for m in p.models}
-    assert top["model"] == max(vals, key=vals.get)
+    assert top["model"] == max(vals, key=vals.get)  # one corpus: the mean of per-corpus UARs is the val UAR
+    assert top["val_uar"] == pytest.approx(vals[top["model"]], abs=1e-4)
     assert json.loads(Path("models/best/artifact.json").read_text())["name"] == top["model"]
     assert not [x for x in Path("models").iterdir() if x.name.startswith(".")]  # no temp folder left
     assert Path("plots/per_corpus.png").is_file() and Path("reports/leaderboard.md").is_file()
@@ -97,6 +101,54 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
     page = report.main(p).read_text(encoding="utf-8")
     assert f"<b>{top['model']}</b>" in page and "140 clips from 10 speakers in 1 corpora" in page
     assert page.count('src="data:image/png;base64,') >= 2 * len(p.models) and "http" not in page
+    cv_low, cv_high = summary["uar_corpus_mean"]["ci"]
+    assert (f'<tr><td>mean of per-corpus UARs</td><td class="n">{summary["uar_corpus_mean"]["uar"]:.4f}</td>'
+            f'<td>[{cv_low:.4f}, {cv_high:.4f}]</td><td class="n">10</td><td class="n">140</td></tr>') in page
+    assert (f"{top['model']}: mean of per-corpus validation UARs {top['val_uar']:.4f}, 95% CI "
+            f"[{top['val_uar_ci_low']:.4f}, {top['val_uar_ci_high']:.4f}] over 2 validation speakers") in page
+
+
+def _rewrite_val(model: str, right: bool) -> None:
+    """Make a model's validation predictions all right or all wrong."""
+    path = Path(f"plots/models/{model}/val_predictions.csv")
+    val = pd.read_csv(path)
+    wrong = val["actual"].map(lambda e: "sad" if e == "neutral" else "neutral")
+    val.assign(predicted=val["actual"] if right else wrong).to_csv(path, index=False)
+
+
+def test_select_best_ranks_on_validation_speakers_never_test(project, monkeypatch):
+    monkeypatch.chdir(project)  # the end-to-end run above left its outputs here
+    p = load_params("params.yaml")
+    knn = json.loads(Path("metrics/models/knn.json").read_text())
+    knn["test"]["uar"] = 1.0  # knn is the best on test ...
+    Path("metrics/models/knn.json").write_text(json.dumps(knn))
+    _rewrite_val("knn", right=False)  # ... and the worst on validation
+    _rewrite_val("logistic", right=True)
+    top = select_best.main(p)
+    m = pd.read_parquet("data/interim/manifest.parquet")
+    n_val = m.loc[m["split"] == "val", "speaker"].nunique()
+    assert top["model"] == "logistic" and top["runner_up"] == "knn"
+    assert (top["val_uar"], top["val_uar_ci_low"], top["val_uar_ci_high"]) == (1.0, 1.0, 1.0)
+    assert top["val_speakers"] == n_val == 2 and top["val_method"] == "val split"
+    assert top["top_two_ci_overlap"] is False
+    assert json.loads(Path("metrics/best.json").read_text()) == top
+    board = Path("reports/leaderboard.md").read_text()
+    table = [line for line in board.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| # | model | kind | val_uar | val_uar_ci_low | val_uar_ci_high | val_method | "
+                               "val_speakers | test_uar")
+    assert table[2].startswith(f"| 1 | logistic | logistic | 1.0000 | 1.0000 | 1.0000 | val split | {n_val} |")
+    assert table[3].startswith(f"| 2 | knn | knn | 0.0000 | 0.0000 | 0.0000 | val split | {n_val} | 1.0000 |")
+    assert "not distinguishable" not in board
+
+    _rewrite_val("knn", right=True)  # a tie: the intervals overlap, the order is the params order as before
+    top = select_best.main(p)
+    assert top["model"] == "logistic" and top["top_two_ci_overlap"] is True
+    assert ("The top two (logistic, knn) have overlapping validation intervals: not distinguishable on these "
+            "speakers.") in Path("reports/leaderboard.md").read_text()
+
+    Path("plots/models/knn/val_predictions.csv").unlink()
+    with pytest.raises(StageError, match="val_predictions.csv is missing: retrain the model"):
+        select_best.main(p)
 
 
 def test_a_stage_refuses_an_unknown_model(project):
