@@ -37,6 +37,42 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return "" if value is None or value != value else f"{value:.{digits}f}"
 
 
+EMOTIONS_HELP = (f"predict only these emotions, comma-separated (e.g. angry,happy,neutral,sad; from "
+                 f"{','.join(EMOTIONS)}): the others get probability 0 and the rest is renormalised "
+                 "(default: params.yaml predict.emotions, else all seven)")
+
+
+def _predict_block(params: Path) -> dict[str, Any]:
+    """The raw `predict:` block of `params` ({} when the file or the block is absent); exit 2 on bad YAML."""
+    import yaml
+
+    if not params.is_file():
+        return {}
+    try:
+        raw = yaml.safe_load(params.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        fail(f"{params}: {err}", code=2)
+    return (raw.get("predict") or {}) if isinstance(raw, dict) else {}
+
+
+def _emotions(option: Optional[str], params: Path) -> tuple[str, ...] | None:
+    """--emotions, else params.yaml's predict.emotions, else None (all seven); exit 2 naming a bad value."""
+    from pydantic import ValidationError
+
+    from ser.params import PredictParams, parse_emotions
+
+    if option is not None:
+        try:
+            return parse_emotions(option)
+        except ValueError as err:
+            fail(f"--emotions {option!r}: {err}", code=2)
+    try:
+        return parse_emotions(PredictParams.model_validate(_predict_block(params)).emotions)
+    except ValidationError as err:
+        problems = "; ".join(f"predict.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        fail(f"{params}: {problems}", code=2)
+
+
 def _timeline_table(df, title: str) -> Table:
     from ser.predict import display_paths
 
@@ -71,6 +107,9 @@ def predict(
         help="which files share a voice, for a model trained with per-speaker normalisation: auto (the speaker a "
              "corpus layout gives, else the folder), speaker, folder, or none (global statistics); with --segment, "
              "anything but none makes each recording one group")] = "auto",
+    emotions: Annotated[Optional[str], typer.Option(help=EMOTIONS_HELP, show_default=False)] = None,
+    params: Annotated[Path, typer.Option("--params", help="params.yaml (its optional predict.emotions is the default "
+                                                          "of --emotions)")] = Path("params.yaml"),
 ) -> None:
     """Predict the emotion of each file (folders are searched recursively); a bad file gets an error row."""
     from ser.predict import (exit_code, expand_paths, failed_files, files_table, no_speech_files, predict_files,
@@ -84,6 +123,7 @@ def predict(
         _fail(f"--group-by must be one of {', '.join(GROUP_MODES)}, not {group_by!r}")
     _check_suffix(out, (".csv", ".parquet", ".json"), "--out")
     _check_suffix(plot, (".png",), "--plot")
+    allowed = _emotions(emotions, params)
     artifact = _load(model)
     files = expand_paths(paths)
     if not files:
@@ -92,9 +132,10 @@ def predict(
         task = bar.add_task("predict", total=len(files))
         tick = lambda: bar.advance(task)  # noqa: E731
         if segment is None:
-            df = predict_files(artifact, files, on_file=tick, group_by=group_by)
+            df = predict_files(artifact, files, on_file=tick, group_by=group_by, emotions=allowed)
         else:
-            df = predict_files_segments(artifact, files, segment, hop, on_file=tick, group=group_by != "none")
+            df = predict_files_segments(artifact, files, segment, hop, on_file=tick, group=group_by != "none",
+                                        emotions=allowed)
     if out:
         write_table(df, out)
         console.print(f"wrote {len(df)} {'windows' if segment else 'predictions'} to {out}")
@@ -106,6 +147,8 @@ def predict(
         else:
             plot_timeline(df, plot, title=f"emotion over time ({artifact.name}, {segment:g}-s windows)")
         console.print(f"wrote {plot}")
+    if allowed:
+        console.print(f"predicting only {', '.join(allowed)} (the other emotions' probabilities are 0)")
     limit = 50 if segment is None else 200
     if segment is None:
         stdout.print(files_table(df, f"predictions ({artifact.name})"))
@@ -181,6 +224,7 @@ def listen(
     params: Annotated[Path, typer.Option("--params", help="params.yaml (its optional `predict:` block gives the defaults)")] = Path("params.yaml"),
     adapt: Annotated[bool, typer.Option("--adapt/--no-adapt", help="for a model trained per speaker: after a warm-up of "
                                         "normalize.min_group_size voiced windows, normalise by this voice's running statistics")] = True,
+    emotions: Annotated[Optional[str], typer.Option(help=EMOTIONS_HELP, show_default=False)] = None,
 ) -> None:
     """Live emotion from the microphone (or --file): sliding windows, current emotion and a smoothed history."""
     import yaml
@@ -213,6 +257,7 @@ def listen(
         cfg = stream_settings(raw, window_s=window, hop_s=hop, smoothing=smoothing)
     except (TypeError, ValueError) as err:
         _fail(f"{params}: bad predict: block ({err})")
+    allowed = _emotions(emotions, params)
     sd = None
     if file is None:  # fail on a missing microphone before loading the model
         try:
@@ -226,7 +271,7 @@ def listen(
     try:
         predictor = StreamPredictor(artifact, cfg["window_s"], cfg["hop_s"], cfg["smoothing"],
                                     silence_dbfs=None if silence_db is None or silence_db <= -200 else silence_db,
-                                    adapt=adapt)
+                                    adapt=adapt, emotions=allowed)
     except ValueError as err:
         _fail(str(err))
     predictor.warmup()
@@ -239,7 +284,7 @@ def listen(
     history: list[str | None] = []
     rows: list[dict] = []
     console.print(f"window {predictor.window_s:g} s, hop {predictor.hop_s:g} s, smoothing {predictor.smoothing:g}"
-                  + ("" if file else "; Ctrl-C to stop"))
+                  + (f", emotions {','.join(allowed)}" if allowed else "") + ("" if file else "; Ctrl-C to stop"))
     from ser.audio import AudioError
 
     live = Live(Table(title=f"listening: {label} (waiting for the first {predictor.window_s:g} s)"),
@@ -334,6 +379,9 @@ def export(
     stdout.print(f"parity on {result.n_inputs} inputs: max |exported - keras| = {result.max_abs_diff:.3g} "
                         f"(tolerance {result.tolerance:g})")
     console.print(f"wrote {result.format} to {result.path} ({result.size_bytes / 1024:.0f} KiB)")
+    if result.note:
+        sidecar = result.path / "ser_export.json" if result.format == "savedmodel" else Path(f"{result.path}.json")
+        console.print(f"[yellow]{result.note}[/] (see {sidecar})")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,13 @@ builtin op set lacks, e.g. some LSTMs). Parity: the exported model and the artef
 probabilities must stay within `tolerance` (default 1e-4); otherwise nothing is written.
 
 sklearn models are refused: they have no TF graph to export.
+
+A model trained on features with a pretrained encoder (`features.encoder`: Whisper through
+CTranslate2) is exported as its head only: TFLite and SavedModel cannot hold the CTranslate2
+encoder, and the head with the scaler folded in is what a consumer needs once it can compute the
+fused vector. The sidecar then says so (`head_only`, `input_note`), lists the input's columns in
+order (`input_columns`: pooled statistics, eGeMAPS functionals, `enc_mean_*`/`enc_std_*`) and gives
+the encoder config (`encoder`, with its `signature`) the columns must be computed with.
 """
 from __future__ import annotations
 
@@ -47,6 +54,7 @@ class ExportResult:
     n_inputs: int
     tolerance: float
     size_bytes: int
+    note: str | None = None  # set for a head-only export (an encoder model): what its input is
 
     @property
     def ok(self) -> bool:
@@ -134,8 +142,33 @@ def _savedmodel_run(path: Path, x: np.ndarray) -> np.ndarray:
     return np.asarray(next(iter(out.values())), dtype=np.float64)
 
 
+def head_only_note(artifact: Artifact) -> str | None:
+    """For a model on encoder features: what the exported head takes as input; None for other models."""
+    cfg = artifact.features
+    if artifact.input != "pooled" or getattr(cfg, "encoder", None) is None:
+        return None
+    parts = ["pooled librosa statistics"] + (["eGeMAPS functionals"] if cfg.opensmile else []) + [
+        f"the {cfg.encoder.name} encoder's pooled frames (enc_mean_*, enc_std_*)"]
+    return ("head only: the Whisper encoder runs in CTranslate2, which TFLite/SavedModel cannot hold; the input is the "
+            f"fused feature vector ({', '.join(parts)}, in input_columns order, as ser.features.extract_pooled_vector "
+            "computes it with the encoder config in `encoder`), raw: the scaler is folded in")
+
+
+def input_columns(artifact: Artifact) -> list[str] | None:
+    """The names of the exported model's input values, in order, for a pooled model; None for log-mel input."""
+    if artifact.input != "pooled":
+        return None
+    from ser.features import pooled_feature_names
+
+    return pooled_feature_names(artifact.features)
+
+
 def _sidecar(artifact: Artifact, fmt: str, max_diff: float, n: int) -> dict[str, Any]:
-    return {"format": fmt, "model": artifact.name, "kind": artifact.model.kind, "input": artifact.input,
+    note = head_only_note(artifact)
+    encoder = artifact.features.encoder
+    extra = {"head_only": note is not None, "input_note": note, "input_columns": input_columns(artifact),
+             "encoder": None if encoder is None else {**encoder.to_dict(), "signature": encoder.signature()}}
+    return {**extra, "format": fmt, "model": artifact.name, "kind": artifact.model.kind, "input": artifact.input,
             "input_shape": list(input_shape(artifact)), "input_dtype": "float32", "scaler_included": True,
             "labels": list(EMOTIONS), "feature_params": artifact.features.to_dict(),
             "feature_hash": artifact.features.config_hash(), "audio": artifact.audio,
@@ -185,7 +218,7 @@ def export_artifact(model_dir: Path | str, out: Path | str, fmt: str, tolerance:
                 raise ExportError(f"the TFLite model ({how}) does not run here: {str(exc).splitlines()[0]}") from exc
         diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
         result = ExportResult(path=out, format=fmt, max_abs_diff=diff, n_inputs=len(x), tolerance=tolerance,
-                              size_bytes=_size(produced))
+                              size_bytes=_size(produced), note=head_only_note(artifact))
         if not result.ok:
             raise ExportError(f"parity check failed: exported {fmt} differs from the Keras model by up to "
                               f"{diff:.3g} (tolerance {tolerance:g}) on {len(x)} inputs; nothing written")

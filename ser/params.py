@@ -287,12 +287,40 @@ class ScheduleParams(_Section):
         return value
 
 
+def parse_emotions(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The emotions a prediction may name, from "angry,happy" or a list (None or empty: all seven), in
+    `EMOTIONS` order; a ValueError naming any unknown or repeated name, or a set of fewer than two."""
+    if value is None:
+        return None
+    names = [n.strip().lower() for n in (value.split(",") if isinstance(value, str) else value)]
+    names = [n for n in names if n]
+    if not names:
+        return None
+    unknown = [n for n in names if n not in EMOTIONS]
+    if unknown:
+        raise ValueError(f"unknown emotion(s) {', '.join(map(repr, unknown))}; choose from {', '.join(EMOTIONS)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"emotion(s) listed twice: {', '.join(repeated)}")
+    if len(names) < 2:
+        raise ValueError(f"restricting predictions to one emotion ({names[0]}) always answers it; give at least two")
+    return tuple(e for e in EMOTIONS if e in names)
+
+
 class PredictParams(_Section):
-    """`predict:` (optional) defaults of `ser listen`: window, hop and smoothing of the streaming predictor."""
+    """`predict:` (optional) defaults of `ser listen` (window, hop and smoothing of the streaming predictor) and
+    of `ser predict`/`ser listen` (`emotions`: restrict predictions to these, for data with fewer than seven)."""
 
     window_s: float = Field(3.0, gt=0)
     hop_s: float = Field(1.0, gt=0)
     smoothing: float = Field(0.6, ge=0, le=1)
+    emotions: list[str] | None = None
+
+    @field_validator("emotions")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        found = parse_emotions(value)
+        return None if found is None else list(found)
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

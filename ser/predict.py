@@ -28,6 +28,7 @@ from ser import EMOTIONS
 from ser.artifact import Artifact
 from ser.audio import AudioError, load_audio, probe
 from ser.corpora.base import AUDIO_EXTENSIONS
+from ser.params import parse_emotions
 from ser.predictor import FAST_KERAS_BATCH, Predictor, check_proba
 from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, check_rate, detect_speech
@@ -85,13 +86,14 @@ def model_proba(artifact: Artifact, x: np.ndarray) -> np.ndarray:
     return predictor(artifact).model_proba(x)
 
 
-def predict_arrays(artifact: Artifact, clips: Sequence[np.ndarray]) -> np.ndarray:
+def predict_arrays(artifact: Artifact, clips: Sequence[np.ndarray], emotions: Sequence[str] | None = None
+                   ) -> np.ndarray:
     """(n, 7) probabilities for decoded clips at the artefact's sample rate, in one model call (no speech check:
-    the caller decides what the clips are)."""
+    the caller decides what the clips are); restricted to `emotions` (ser.predictor.mask_proba) when given."""
     if not len(clips):
         return np.zeros((0, len(EMOTIONS)))
     p = predictor(artifact)
-    return p.proba(np.stack([p.raw(c) for c in clips]))[0]
+    return p.proba(np.stack([p.raw(c) for c in clips]), emotions=parse_emotions(emotions))[0]
 
 
 def predict_raw(artifact: Artifact, raw: np.ndarray, stats: RunningStats | None = None) -> np.ndarray:
@@ -101,9 +103,9 @@ def predict_raw(artifact: Artifact, raw: np.ndarray, stats: RunningStats | None 
     return predictor(artifact).proba(raw, stats)[0]
 
 
-def predict_array(artifact: Artifact, audio: np.ndarray) -> np.ndarray:
+def predict_array(artifact: Artifact, audio: np.ndarray, emotions: Sequence[str] | None = None) -> np.ndarray:
     """(7,) probabilities for one decoded clip (mono float32 at the artefact's sample rate)."""
-    return predict_arrays(artifact, [audio])[0]
+    return predict_arrays(artifact, [audio], emotions)[0]
 
 
 def result_row(proba: np.ndarray) -> dict[str, Any]:
@@ -124,7 +126,7 @@ def _status(err: Exception | None) -> str:
 
 
 def predict_files(artifact: Artifact, paths: Iterable[Path | str], on_file: Callable[[], None] | None = None,
-                  group_by: str = "auto") -> pd.DataFrame:
+                  group_by: str = "auto", emotions: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per file: path, emotion, confidence, prob_<emotion> x7, group, normalised_by, status, error.
 
     `status` is `ok`, `no_speech` (the file holds no detectable voice, or its sample rate is under the
@@ -132,10 +134,12 @@ def predict_files(artifact: Artifact, paths: Iterable[Path | str], on_file: Call
     `group_by` (see ser.grouping) says which files share a voice; a model trained with per-speaker
     normalisation standardises each group of at least `min_group_size` files with speech by the group's
     own statistics (`normalised_by` = "group"), others by the training set's ("global"). Groups are
-    processed one at a time, so memory follows the largest group, not the folder.
+    processed one at a time, so memory follows the largest group, not the folder. `emotions` restricts the
+    predictions to that set (ser.predictor.mask_proba: the other columns are 0); ValueError for an unknown name.
     """
     from ser.grouping import group_keys
 
+    allowed = parse_emotions(emotions)
     p = predictor(artifact)
     files = expand_paths(paths)
     keys = group_keys(files, group_by)
@@ -159,7 +163,7 @@ def predict_files(artifact: Artifact, paths: Iterable[Path | str], on_file: Call
                 if on_file:
                     on_file()
             if good:
-                proba, own = p.proba_group(raw, key)
+                proba, own = p.proba_group(raw, key, allowed)
                 for i, pr in zip(good, proba):
                     rows[i] = {"path": str(files[i]), **result_row(pr), "group": key,
                                "normalised_by": "group" if own else "global", "status": "ok", "error": ""}
@@ -195,14 +199,16 @@ def n_segments(n_samples: int, sample_rate: int, segment_s: float, hop_s: float 
 
 
 def predict_segments(artifact: Artifact, audio: np.ndarray, segment_s: float, hop_s: float | None = None,
-                     group: bool = True) -> pd.DataFrame:
+                     group: bool = True, emotions: Sequence[str] | None = None) -> pd.DataFrame:
     """A timeline: one row per window -- segment, start_s, end_s, emotion, confidence, prob_<emotion> x7, status.
 
     `audio` is the whole recording, decoded at the artefact's sample rate and NOT normalised (each
     window is normalised on its own). A window without detectable voice gets status `no_speech` and
     no emotion. With `group`, the recording's windows with speech are one group: a model trained per
-    speaker standardises them by their own statistics when there are enough of them.
+    speaker standardises them by their own statistics when there are enough of them. `emotions`: as in
+    `predict_files`.
     """
+    allowed = parse_emotions(emotions)
     p = predictor(artifact)
     sr = p.sample_rate
     columns = ["segment", "start_s", "end_s", *RESULT_COLUMNS, "status"]
@@ -211,7 +217,7 @@ def predict_segments(artifact: Artifact, audio: np.ndarray, segment_s: float, ho
         return pd.DataFrame(columns=columns)
     voiced = [detect_speech(audio[s:e], sr, p.gate).speech for s, e in bounds]
     raw = [p.raw(normalise_window(artifact, audio[s:e])) for (s, e), v in zip(bounds, voiced) if v]
-    proba = iter(p.proba_group(raw, "recording" if group else None)[0] if raw else [])
+    proba = iter(p.proba_group(raw, "recording" if group else None, allowed)[0] if raw else [])
     rows = [{"segment": i, "start_s": round(s / sr, 6), "end_s": round(e / sr, 6),
              **(result_row(next(proba)) if v else {k: None for k in RESULT_COLUMNS}),
              "status": "ok" if v else "no_speech"}
@@ -221,17 +227,18 @@ def predict_segments(artifact: Artifact, audio: np.ndarray, segment_s: float, ho
 
 def predict_files_segments(artifact: Artifact, paths: Iterable[Path | str], segment_s: float,
                            hop_s: float | None = None, on_file: Callable[[], None] | None = None,
-                           group: bool = True) -> pd.DataFrame:
+                           group: bool = True, emotions: Sequence[str] | None = None) -> pd.DataFrame:
     """`predict_segments` for each file, stacked: path + the timeline columns + status + error (one row for a
     bad file, or a file whose sample rate is under the floor)."""
     segment_bounds(1, 1, segment_s, hop_s)  # bad window arguments fail here, not as an error row per file
+    emotions = parse_emotions(emotions)  # and so do unknown emotions
     frames = []
     sr = artifact.features.sample_rate
     for path in expand_paths(paths):
         try:
             check_rate(probe(path).sample_rate, predictor(artifact).gate)
             audio = load_audio(path, sr, normalize="none")
-            timeline = predict_segments(artifact, audio, segment_s, hop_s, group=group)
+            timeline = predict_segments(artifact, audio, segment_s, hop_s, group=group, emotions=emotions)
             error = np.where(timeline["status"] == "ok", "", "no speech detected in this window")
             frames.append(timeline.assign(path=str(path), error=error))
         except (AudioError, ValueError) as err:

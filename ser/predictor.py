@@ -4,12 +4,14 @@
 the feature extractor's cached filter banks and openSMILE `Smile` (see ser.features, ser.egemaps),
 the speech gate (ser.vad), and one lock around the scaler and the model (Keras/TF and some sklearn
 models are not documented as thread-safe). Every path goes audio -> speech check -> raw features
--> scaler -> model here, so the three front ends cannot drift apart.
+-> scaler -> model -> the optional restriction to a set of emotions (`mask_proba`: the others get 0,
+the rest is renormalised) here, so the three front ends cannot drift apart.
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import numpy as np
 from ser import EMOTIONS
 from ser.artifact import Artifact
 from ser.audio import AudioError, decode, load_audio, probe
+from ser.params import parse_emotions
 from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, SpeechGate, SpeechReport, check_rate, detect_speech
 
@@ -31,6 +34,20 @@ def check_proba(proba: np.ndarray, n: int) -> np.ndarray:
         raise ValueError(f"the model returned probabilities of shape {proba.shape} "
                          f"(finite: {bool(np.isfinite(proba).all())}), expected ({n}, {len(EMOTIONS)})")
     return proba
+
+
+def mask_proba(proba: np.ndarray, emotions: Iterable[str] | None) -> np.ndarray:
+    """(n, 7) with the probabilities of emotions outside `emotions` set to 0 and each row renormalised to sum 1
+    over the rest (a row with no mass on the set gets equal shares of it); `emotions` None: unchanged.
+    All seven columns stay, so tables keep their shape."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if emotions is None:
+        return proba
+    keep = np.isin(np.array(EMOTIONS), list(emotions))
+    out = np.where(keep, proba, 0.0)
+    total = out.sum(axis=-1, keepdims=True)
+    uniform = np.broadcast_to(keep / keep.sum(), out.shape)
+    return np.where(total > 0, out / np.where(total > 0, total, 1.0), uniform)
 
 
 class Predictor:
@@ -100,23 +117,27 @@ class Predictor:
                 return np.asarray(net.predict_on_batch(np.asarray(x, dtype=np.float32)), dtype=np.float64)
             return model.predict_proba(x)
 
-    def proba(self, raw: np.ndarray, stats: RunningStats | None = None) -> tuple[np.ndarray, bool]:
+    def proba(self, raw: np.ndarray, stats: RunningStats | None = None,
+              emotions: tuple[str, ...] | None = None) -> tuple[np.ndarray, bool]:
         """(n, 7) for raw rows of one voice standardised by `stats` (its running statistics) once the model was
-        trained per speaker and `stats` is large enough, else globally; and whether `stats` were used."""
+        trained per speaker and `stats` is large enough, else globally, restricted to `emotions` (`mask_proba`);
+        and whether `stats` were used."""
         raw = np.asarray(raw)
         own = stats is not None and self.artifact.scaler.uses_groups(stats.clips)
         x = self.artifact.scaler.transform_with(raw, stats)
-        return check_proba(self.model_proba(x), len(raw)), own
+        return mask_proba(check_proba(self.model_proba(x), len(raw)), emotions), own
 
-    def proba_group(self, raw: list[np.ndarray], key: str | None) -> tuple[np.ndarray, bool]:
+    def proba_group(self, raw: list[np.ndarray], key: str | None,
+                    emotions: tuple[str, ...] | None = None) -> tuple[np.ndarray, bool]:
         """(n, 7) for one group's raw rows, standardised by the group's own statistics when the model was trained
-        per speaker and the group is large enough (batch version of `proba`); and whether it was."""
+        per speaker and the group is large enough (batch version of `proba`), restricted to `emotions`; and
+        whether the group's statistics were used."""
         x = np.stack(raw)
         own = key is not None and self.artifact.scaler.uses_groups(len(raw))
         scaled = self.artifact.scaler.transform(x, np.full(len(raw), key, dtype=object) if own else None)
         out = np.concatenate([self.model_proba(scaled[i:i + FAST_KERAS_BATCH])
                               for i in range(0, len(scaled), FAST_KERAS_BATCH)])
-        return check_proba(out, len(raw)), own
+        return mask_proba(check_proba(out, len(raw)), emotions), own
 
     def warmup(self) -> float:
         """One untimed prediction on quiet noise, once per predictor (lazy imports, filter-bank caches, the model's
@@ -129,4 +150,4 @@ class Predictor:
         return self.warm_s
 
 
-__all__ = ["AudioError", "NoSpeech", "Predictor", "check_proba"]
+__all__ = ["AudioError", "NoSpeech", "Predictor", "check_proba", "mask_proba", "parse_emotions"]

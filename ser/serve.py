@@ -6,10 +6,12 @@ Endpoints (the OpenAPI spec is at /openapi.json, interactive docs at /docs):
 * ``POST /predict``: multipart form with one audio file in the field ``file`` (WAV, FLAC or OGG) and
   an optional text field ``group`` (a speaker/session id: for a model trained with per-speaker
   normalisation, clips sent under one id are standardised by that group's running statistics once
-  it holds ``normalize.min_group_size`` clips; ``normalised_by`` says which). Answer: emotion,
+  it holds ``normalize.min_group_size`` clips; ``normalised_by`` says which) and an optional text field
+  ``emotions`` ("angry,happy,neutral,sad": predict only these; the other probabilities are 0 and the
+  rest renormalised, as `ser predict --emotions`). Answer: emotion,
   confidence, the seven probabilities, duration_s, group, normalised_by.
 * ``POST /predict/batch``: the same with one or more files in the field ``files`` (and an optional
-  ``group`` for all of them); a per-file result
+  ``group`` and ``emotions`` for all of them); a per-file result
   or error for each, in order: one bad file never fails the batch (the batch answers 200 unless the
   request itself is bad: not multipart, malformed, no files, too many files, too large).
 * ``GET /health``: liveness and the loaded model's name. ``GET /model``: the model card
@@ -65,12 +67,15 @@ from starlette.datastructures import FormData, UploadFile
 from ser import EMOTIONS
 from ser.artifact import Artifact, load_artifact, read_meta
 from ser.audio import AudioError, decode, probe
+from ser.params import parse_emotions
 from ser.predictor import Predictor
 from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, check_rate
 
 log = logging.getLogger("ser.serve")
 
+EMOTIONS_DOC = (f"optional comma-separated subset of {','.join(EMOTIONS)}: predict only these (the others get "
+                "probability 0, the rest is renormalised); an unknown name is refused with 422")
 GROUP_DOC = ("optional id of one speaker (or session): clips sent under one id are normalised by their own running "
              "statistics once the group holds normalize.min_group_size clips, for a model trained per speaker")
 ONE_FILE = "send one file to /predict (use /predict/batch with field `files` for several)"
@@ -104,7 +109,7 @@ class Prediction(BaseModel):
     filename: str | None = Field(None, description="the upload's file name")
     emotion: str = Field(description=f"the most probable of {', '.join(EMOTIONS)}")
     confidence: float = Field(description="its probability")
-    probabilities: dict[str, float] = Field(description="all seven, summing to 1")
+    probabilities: dict[str, float] = Field(description="all seven, summing to 1 (0 outside the `emotions` field)")
     duration_s: float = Field(description="audio duration in seconds (before any trimming)")
     group: str | None = Field(None, description="the `group` form field: clips sent under one id share a voice")
     normalised_by: str = Field("global", description="`group`: standardised by the group's own statistics (a model "
@@ -174,6 +179,8 @@ API_DESCRIPTION = """Emotion (angry, disgust, fear, happy, neutral, sad, surpris
 * `POST /predict`: one WAV/FLAC/OGG file in the multipart field `file` (+ optional text field `group`:
   one speaker's clips sent under one id are normalised by that speaker's statistics once there are enough).
 * `POST /predict/batch`: several files in the repeated field `files`; per-file results and errors.
+* Both take an optional text field `emotions` (e.g. `angry,happy,neutral,sad`): predict only these; the other
+  probabilities are 0 and the rest is renormalised. An unknown emotion name is refused with 422.
 
 Errors (`{"detail": "..."}`): **413** body/file/duration/file count over the limit (see `GET /health`),
 **415** not multipart, or a file whose bytes are not WAV/FLAC/OGG, **422** malformed multipart, missing field,
@@ -255,6 +262,18 @@ class ApiPredictor:
             raise ApiError(422, f"the `group` id is {len(value)} characters; at most {self.limits.max_group_len}")
         return value
 
+    @staticmethod
+    def emotions(value: Any) -> tuple[str, ...] | None:
+        """The `emotions` form field: None when absent or empty; 422 naming an unknown emotion."""
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ApiError(422, "the `emotions` field must be text (e.g. angry,happy,neutral,sad), not a file")
+        try:
+            return parse_emotions(value)
+        except ValueError as exc:
+            raise ApiError(422, f"the `emotions` field: {exc}") from None
+
     def check(self, data: bytes, name: str) -> float:
         """Size, container (by the bytes: the declared content type is not trusted either way), sample rate and
         duration from the header only; the duration in seconds."""
@@ -299,19 +318,21 @@ class ApiPredictor:
         except ValueError as exc:
             raise ApiError(422, f"{name}: cannot compute features: {exc}") from None
 
-    def model(self, raw: np.ndarray, group: str | None = None) -> tuple[np.ndarray, bool]:
-        """(n, 7) for n raw feature rows, and whether the group's own statistics normalised them.
+    def model(self, raw: np.ndarray, group: str | None = None,
+              emotions: tuple[str, ...] | None = None) -> tuple[np.ndarray, bool]:
+        """(n, 7) for n raw feature rows (restricted to `emotions`), and whether the group's own statistics
+        normalised them.
 
         With a group id the rows join that group's running statistics first (under the group lock)."""
         try:
             if group is None:
-                return self.core.proba(raw)
+                return self.core.proba(raw, emotions=emotions)
             with self.lock:  # the group's statistics must not change between its update and its use
                 stats = self.groups.pop(group, None) or RunningStats()
                 self.groups[group] = stats.update(raw)
                 while len(self.groups) > self.limits.max_groups:
                     self.groups.popitem(last=False)
-                return self.core.proba(raw, stats)
+                return self.core.proba(raw, stats, emotions)
         except ValueError as exc:  # the model's output has the wrong shape: a bug, answered 500
             raise RuntimeError(str(exc)) from None
 
@@ -320,15 +341,16 @@ class ApiPredictor:
         compiled function are ready before the first request, and a model that cannot predict fails here."""
         self.core.warmup()
 
-    def one(self, data: bytes, filename: str | None, content_type: str | None, group: str | None) -> Prediction:
+    def one(self, data: bytes, filename: str | None, content_type: str | None, group: str | None,
+            emotions: tuple[str, ...] | None = None) -> Prediction:
         name = safe_name(filename)
         duration = self.check(data, name)
         raw = self.features(self.decode(data, name), name)
-        proba, own = self.model(raw[None], group)
+        proba, own = self.model(raw[None], group, emotions)
         return self.prediction(proba[0], name, duration, group, own)
 
-    def batch(self, files: list[tuple[bytes | None, str | None, str | None]], group: str | None = None
-              ) -> list[BatchItem]:
+    def batch(self, files: list[tuple[bytes | None, str | None, str | None]], group: str | None = None,
+              emotions: tuple[str, ...] | None = None) -> list[BatchItem]:
         items: list[BatchItem] = []
         good: list[tuple[int, np.ndarray, float]] = []
         for i, (data, filename, ctype) in enumerate(files):
@@ -343,7 +365,7 @@ class ApiPredictor:
                 items.append(BatchItem(filename=name if filename is not None else None, status=exc.status,
                                        error=clean_detail(exc.detail)))
         if good:
-            proba, own = self.model(np.stack([g[1] for g in good]), group)
+            proba, own = self.model(np.stack([g[1] for g in good]), group, emotions)
             for (i, _, duration), p in zip(good, proba):
                 items[i].result = self.prediction(p, items[i].filename, duration, group, own)
         return items
@@ -426,7 +448,8 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
 
     @app.post("/predict", response_model=Prediction, responses=_ERRORS,
               openapi_extra=_multipart_body({"file": {"type": "string", "format": "binary"},
-                                             "group": {"type": "string", "description": GROUP_DOC}},
+                                             "group": {"type": "string", "description": GROUP_DOC},
+                                             "emotions": {"type": "string", "description": EMOTIONS_DOC}},
                                             ["file"]))
     async def predict(request: Request) -> Prediction:
         """Predict the emotion of one WAV/FLAC/OGG upload (form field `file`)."""
@@ -442,15 +465,17 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
             if not isinstance(upload, UploadFile):
                 raise ApiError(422, "the `file` field is text, not a file upload")
             group = predictor.group_id(form.get("group"))
+            emotions = predictor.emotions(form.get("emotions"))
             data = await _file_bytes(upload, limits.max_upload_bytes)
-            return await run_in_threadpool(predictor.one, data, upload.filename, upload.content_type, group)
+            return await run_in_threadpool(predictor.one, data, upload.filename, upload.content_type, group, emotions)
         finally:
             await form.close()
 
     @app.post("/predict/batch", response_model=BatchResponse, responses=_ERRORS,
               openapi_extra=_multipart_body({"files": {"type": "array",
                                                        "items": {"type": "string", "format": "binary"}},
-                                             "group": {"type": "string", "description": GROUP_DOC}}, ["files"]))
+                                             "group": {"type": "string", "description": GROUP_DOC},
+                                             "emotions": {"type": "string", "description": EMOTIONS_DOC}}, ["files"]))
     async def predict_batch(request: Request) -> BatchResponse:
         """Predict each of several uploads (form field `files`, repeated); per-file results and errors."""
         form = await read_form(request, limits.max_batch_bytes, limits.max_files, timeout_s=limits.request_timeout_s)
@@ -467,7 +492,8 @@ def create_app(model_dir: Path | str | None = None, limits: Limits | None = None
                 else:
                     files.append((None, None, None))  # a text field named `files`: refused per item (422)
             group = predictor.group_id(form.get("group"))
-            items = await run_in_threadpool(predictor.batch, files, group)
+            emotions = predictor.emotions(form.get("emotions"))
+            items = await run_in_threadpool(predictor.batch, files, group, emotions)
             ok = sum(1 for i in items if i.status == 200)
             return BatchResponse(model=artifact.name, results=items, ok=ok, failed=len(items) - ok)
         finally:

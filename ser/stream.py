@@ -147,16 +147,19 @@ class StreamPredictor:
     """Predict over a sliding window of a live stream; feed blocks, get `StreamEvent`s back."""
 
     def __init__(self, artifact: Artifact, window_s: float = 3.0, hop_s: float = 1.0, smoothing: float = 0.6,
-                 silence_dbfs: float | None = None, adapt: bool = True):
+                 silence_dbfs: float | None = None, adapt: bool = True, emotions: Any = None):
         """`adapt`: for a model trained with per-speaker normalisation, standardise by the stream's own running
         statistics once `normalize.min_group_size` voiced windows have been heard (the warm-up); before
-        that, and with `adapt=False`, by the training set's global statistics."""
+        that, and with `adapt=False`, by the training set's global statistics. `emotions` (names, or
+        "angry,happy"): predict only these (ser.predictor.mask_proba); ValueError for an unknown name."""
         if not window_s > 0 or not hop_s > 0:
             raise ValueError(f"window and hop must be positive seconds, got window {window_s}, hop {hop_s}")
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+        from ser.params import parse_emotions
         from ser.predictor import Predictor
 
+        self.emotions = parse_emotions(emotions)
         self.artifact = artifact
         self.predictor = Predictor.of(artifact)  # the same warm model, caches and lock as predict and serve
         self.sample_rate = int(artifact.features.sample_rate)
@@ -205,7 +208,7 @@ class StreamPredictor:
             raw = self.predictor.raw(normalise_window(self.artifact, audio))[None]
             if self.adapt:
                 self.voice.update(raw)
-            p, adapted = self.predictor.proba(raw, self.voice if self.adapt else None)
+            p, adapted = self.predictor.proba(raw, self.voice if self.adapt else None, self.emotions)
             proba = p[0]
             if self.smoothed.sum() == 0:
                 self.smoothed = proba.copy()  # the first window starts the history

@@ -53,6 +53,19 @@ def test_export_matches_keras(keras_dir, artifact, tmp_path, fmt):
     meta = json.loads((out.with_name("model.tflite.json") if fmt == "tflite" else out / "ser_export.json").read_text())
     assert meta["scaler_included"] and meta["input_shape"] == [len(artifact.scaler.fallback.mean)]
     assert meta["feature_hash"] == artifact.features.config_hash() and meta["labels"][0] == "angry"
+    # the tiny features carry the Whisper encoder (params.yaml turns it on): the file is the head only, and says so
+    from ser.features import pooled_feature_names
+
+    assert artifact.features.encoder is not None and meta["head_only"] is True
+    assert "CTranslate2" in meta["input_note"] and "fused feature vector" in meta["input_note"]
+    assert result.note == meta["input_note"]
+    assert meta["input_columns"] == pooled_feature_names(artifact.features)
+    assert len(meta["input_columns"]) == meta["input_shape"][0] and meta["input_columns"][-1].startswith("enc_std_")
+    first_enc = next(i for i, c in enumerate(meta["input_columns"]) if c.startswith("enc_"))
+    assert not [c for c in meta["input_columns"][first_enc:] if not c.startswith("enc_")]  # encoder columns last
+    assert meta["encoder"]["name"] == artifact.features.encoder.name
+    assert meta["encoder"]["pad_s"] == artifact.features.encoder.pad_s
+    assert meta["encoder"]["signature"] == artifact.features.encoder.signature()
     # independently of the parity check inside: real-clip features through the exported model
     rng = np.random.default_rng(5)
     audio = [(rng.standard_normal(16000) * 0.2).astype(np.float32) for _ in range(3)]
@@ -85,6 +98,7 @@ def test_cli_export_and_sklearn_refused(keras_dir, svc_model, tmp_path):
     r = runner.invoke(app, ["export", "--format", "tflite", "--model", str(keras_dir), "--out", str(out)])
     assert r.exit_code == 0, r.output
     assert "max |exported - keras|" in flat(r.output) and out.is_file()
+    assert "head only" in flat(r.output) and "m.tflite.json" in flat(r.output)
     r = runner.invoke(app, ["export", "--format", "onnx", "--model", str(keras_dir), "--out", str(out)])
     assert r.exit_code == 1 and "--format must be one of savedmodel, tflite" in flat(r.output)
 

@@ -245,7 +245,7 @@ def test_health_model_and_openapi(client):
     spec = client.get("/openapi.json").json()
     assert {"/predict", "/predict/batch", "/health", "/model"} <= set(spec["paths"])
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert body["required"] == ["file"] and set(body["properties"]) == {"file", "group"}
+    assert body["required"] == ["file"] and set(body["properties"]) == {"file", "group", "emotions"}
     assert {"413", "415", "422"} <= set(spec["paths"]["/predict"]["post"]["responses"])
 
 
