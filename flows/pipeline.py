@@ -264,8 +264,9 @@ def main(
     except ReproFailed as err:
         print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
         raise typer.Exit(1) from None
-    print(f"ran {len(result['ran'])} stages, skipped {len(result['skipped'])}; "
-          f"{len(result['metric_changes'])} metric values changed: {result['report']}")
+    changed = (f"{len(result['metric_changes'])} metric values changed" if result["baseline"]
+               else "first recorded run, the baseline of the next")
+    print(f"ran {len(result['ran'])} stages, skipped {len(result['skipped'])}; {changed}: {result['report']}")
 
 
 if __name__ == "__main__":

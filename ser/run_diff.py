@@ -132,8 +132,12 @@ def current_params(repo: Path) -> dict[str, dict[str, Any]]:
 
 
 def diff_tables(old: dict[str, dict[str, Any]] | None, new: dict[str, dict[str, Any]]) -> tuple[list[dict], int]:
-    """Rows {file, key, old, new, change} for every value that differs; and the count of unchanged values."""
-    old = old or {}
+    """Rows {file, key, old, new, change} for every value that differs; and the count of unchanged values.
+
+    Without a baseline (`old` None: no earlier successful run) nothing changed: every value is the baseline.
+    """
+    if old is None:
+        return [], sum(len(values) for values in new.values())
     rows, same = [], 0
     for path in sorted(set(old) | set(new)):
         a, b = old.get(path, {}), new.get(path, {})
@@ -176,10 +180,10 @@ def render_diff(run: dict[str, Any], metric_rows: list[dict], metrics_same: int,
     out.append(f"**`dvc repro` wall time:** {run['wall_seconds']:.1f} s")
     out.append("")
     if baseline is None:
-        out += ["No earlier successful run is recorded: this run is the baseline the next one is compared with.", ""]
-        since = " (first recorded run: every value is new)"
-    else:
-        since = f" changed since the last successful run ({baseline.get('finished', '?')})"
+        out += ["No earlier successful run is recorded: this first recorded run is the baseline the next one is "
+                f"compared with ({metrics_same} metric values, {params_same} tracked params).", ""]
+        return "\n".join(out) + "\n"
+    since = f" changed since the last successful run ({baseline.get('finished', '?')})"
     out += [f"## Metrics{since}", ""]
     if metric_rows:
         out += ["| file | metric | old | new | change |", "|---|---|---:|---:|---:|"]

@@ -109,9 +109,9 @@ def test_runs_skips_and_diffs(prefect_harness, tmp_path):
     assert first["ran"] == ["make", "validate", "score"] and first["skipped"] == []
     assert "Running stage 'make'" in first["output"]
     assert set(first["seconds"]) == {"make", "validate", "score"}
-    assert {(r["key"], r["change"]) for r in first["metric_changes"]} == {
-        ("acc", "added"), ("nested.f1", "added"), ("model", "added")}
-    assert "first recorded run" in (repo / DIFF_REPORT).read_text()
+    assert first["metric_changes"] == [] and first["baseline"] is None  # the first run is the baseline, not a change
+    assert "first recorded run is the baseline" in (repo / DIFF_REPORT).read_text()
+    assert "(3 metric values," in (repo / DIFF_REPORT).read_text()
     assert json.loads((repo / SNAPSHOT).read_text())["metrics"] == {
         "metrics/score.json": {"acc": 0.6, "nested.f1": 0.3, "model": "toy"}}
 
