@@ -10,10 +10,9 @@ Sources, each optional (a missing one reads as "unknown", never as an error):
   large workspace since it hashes changed data) says which are stale and why;
 - `.ser/last_run.json`: written by `flows/pipeline.py` after every run: stages run and skipped,
   measured stage durations, status, the number of changed metrics and params;
-- stage durations: measured ones from `.ser/last_run.json` when the pipeline flow ran the stage;
-  otherwise a proxy from output mtimes: a stage's last output write minus the write of the output
-  finished just before it. That is an upper bound (exact only when the two ran back to back in one
-  `dvc repro`), shown with `≤`; `dvc checkout`/`dvc pull` reset mtimes and make it meaningless;
+- stage durations: only those measured, from `.ser/last_run.json` when the pipeline flow (`ser
+  pipeline`) ran the stage; a stage run by plain `dvc repro` shows "not timed" (output mtimes said
+  "19.8 min" for a 3-s ingest that ran long after the stage before it);
 - headline metrics: `metrics/best.json` and `metrics/loso/*.json`;
 - validation: the verdict line of `reports/validation.md` (`✓ all tables passed` / `✗ failed: ...`);
 - the last metrics/params diff: `reports/pipeline_diff.md` (its rows are in `.ser/last_run.json`).
@@ -129,18 +128,11 @@ def _stage_rows(repo: Path, lock: dict[str, Any], dvc_status: dict[str, Any] | N
         finished = _latest_mtime(repo, outs)
         row = {"name": name, "up_to_date": None if dvc_status is None else name not in dvc_status,
                "changes": _describe_changes((dvc_status or {}).get(name)), "outs": outs,
-               "finished": _iso(finished), "_finished_ts": finished, "seconds": None, "seconds_source": None}
+               "finished": _iso(finished), "seconds": None, "seconds_source": None}
         measured = durations.get(name)
         if isinstance(measured, dict) and measured.get("seconds") is not None:
             row.update(seconds=measured["seconds"], seconds_source="measured")
         rows.append(row)
-    # mtime proxy: time since the output finished just before this one (an upper bound on the duration)
-    timed = sorted((r for r in rows if r["_finished_ts"] is not None), key=lambda r: r["_finished_ts"])
-    for prev, row in zip(timed, timed[1:]):
-        if row["seconds"] is None:
-            row.update(seconds=round(row["_finished_ts"] - prev["_finished_ts"], 1), seconds_source="mtime")
-    for row in rows:
-        del row["_finished_ts"]
     known = {r["name"] for r in rows}
     for name, changes in (dvc_status or {}).items():  # in dvc.yaml but never run (not in dvc.lock)
         if name not in known:
@@ -248,8 +240,7 @@ def run_status(repo: Path | str = Path("."), check_dvc: bool = True, params: Any
         "stages": order_stages(_stage_rows(repo, lock, dvc_status, durations), _dag(repo), params),
         "dvc_status_error": dvc_error,
         "up_to_date": None if dvc_status is None else not dvc_status,
-        "duration_note": ("measured: timed by the pipeline flow; ≤ (mtime): time since the previous stage's "
-                          "last output write, an upper bound exact only for back-to-back stages"),
+        "duration_note": "timed by the pipeline flow (`bin/ser pipeline`); plain `dvc repro` times nothing",
         "metrics": _headline(repo),
         "validation": parse_validation(repo / VALIDATION_REPORT),
         "last_run": last_run,
@@ -272,9 +263,8 @@ def _num(value: Any) -> str:
 def _duration(row: dict[str, Any]) -> str:
     seconds = row.get("seconds")
     if seconds is None:
-        return "—"
-    text = f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-    return text if row.get("seconds_source") == "measured" else f"≤ {text} (mtime)"
+        return "not timed"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def format_status(d: dict[str, Any]) -> list:

@@ -266,8 +266,8 @@ def test_run_status_on_a_fabricated_repo(tmp_path):
     stages = {s["name"]: s for s in d["stages"]}
     assert list(stages) == ["ingest@demo", "features@demo", "validate"]
     assert all(s["up_to_date"] is None for s in stages.values()) and d["dvc_status_error"].startswith("not checked")
-    assert stages["ingest@demo"]["seconds"] is None  # nothing finished before it
-    assert stages["features@demo"]["seconds"] == 90 and stages["features@demo"]["seconds_source"] == "mtime"
+    # only what the pipeline flow timed: output mtimes are no measure of a stage's duration
+    assert stages["ingest@demo"]["seconds"] is None and stages["features@demo"]["seconds"] is None
     assert stages["validate"]["seconds"] == 4.5 and stages["validate"]["seconds_source"] == "measured"
     assert d["metrics"]["best"] == {"model": "svc", "val_uar": 0.7, "test_uar": 0.75}
     assert d["metrics"]["loso"] == {"svc": {"uar_mean": 0.8, "uar_std": 0.05, "folds": 12}}
@@ -280,7 +280,7 @@ def test_run_status_on_a_fabricated_repo(tmp_path):
     for table in format_status(d):
         console.print(table)
     text = console.export_text()
-    for needle in ("features@demo", "≤ 90.0 s (mtime)", "4.5 s", "? not checked", "test_uar", "0.7500",
+    for needle in ("features@demo", "not timed", "4.5 s", "? not checked", "test_uar", "0.7500",
                    "loso uar_mean", "✗ FAILED", "failed: features", "+0.05 (+7.1%)"):
         assert needle in text, needle
 
