@@ -330,7 +330,7 @@ def test_params_yaml_types_the_encoder_section(tmp_path):
     from ser.params import ParamsError, load_params
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    assert raw["features"]["encoder"] is None  # off unless asked for
+    assert raw["features"]["encoder"]["pad_s"] == 10  # on by default: tiny.en padded to 10 s
     raw["features"]["encoder"] = {"pad_s": 5, "compute_type": "int8", "threads": 0}
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -228,8 +228,8 @@ def test_run_report_opens_offline(browser, screens, tmp_path, run_outputs):
     page.wait_for_load_state("load")
     headings = page.eval_on_selector_all("section > h2", "hs => hs.map(h => h.textContent)")
     assert headings == ["1. Data", "2. Validation", "3. Leaderboard", "4. Scores per corpus and per gender",
-                        "5. Confusion matrices", "6. Cross-corpus", "7. Training curves", "8. The chosen model",
-                        "9. The params that produced it"]
+                        "5. Cross-validation on every speaker", "6. Confusion matrices", "7. Cross-corpus",
+                        "8. Training curves", "9. The chosen model", "10. The params that produced it"]
     sizes = page.eval_on_selector_all("img", "is => is.map(i => i.complete ? i.naturalWidth : 0)")
     assert len(sizes) >= 14 and min(sizes) > 100
     assert "not run" in page.inner_text("#cross-corpus")
