@@ -6,7 +6,6 @@ trusted types (no pickle, no code run at load); Keras models are .keras files lo
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -18,7 +17,7 @@ import numpy as np
 
 from ser import EMOTIONS
 from ser.features import FeatureConfig
-from ser.io import replace_path
+from ser.io import replace_path, sha256_file
 from ser.speaker_norm import GroupNormalizer
 
 ARTIFACT_FILE = "artifact.json"
@@ -28,14 +27,6 @@ CARD = "card.md"
 
 class ArtifactError(ValueError):
     """An artefact folder that is incomplete, altered, or made for other feature params."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass
@@ -66,7 +57,7 @@ class Artifact:
             self.model.save(tmp)
             np.savez(tmp / SCALER, **self.scaler.to_arrays())
             (tmp / CARD).write_text(model_card(self), encoding="utf-8")
-            files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            files = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             meta = {
                 "name": self.name, "kind": self.model.kind, "framework": self.model.framework,
                 "input": self.model.input, "labels": list(EMOTIONS), "seed": self.model.seed,
@@ -99,7 +90,7 @@ def load_artifact(folder: Path | str, expected_features: FeatureConfig | None = 
         path = folder / rel
         if not path.is_file():
             raise ArtifactError(f"{folder}: {rel} is missing")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise ArtifactError(f"{folder}: {rel} does not match its recorded hash (altered or corrupt)")
     if meta["labels"] != list(EMOTIONS):
         raise ArtifactError(f"{folder}: labels {meta['labels']} differ from this version's {list(EMOTIONS)}")

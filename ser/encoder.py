@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ser.io import sha256_file
+
 PREFIX = "enc_"
 SAMPLE_RATE = 16000
 N_FFT = 400
@@ -117,17 +119,9 @@ class EncoderConfig:
 # weights
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @lru_cache(maxsize=8)
 def _checked_sha256(path: str, size: int, mtime_ns: int) -> str:
-    return _sha256(Path(path))
+    return sha256_file(path)
 
 
 def resolve_weights(cfg: EncoderConfig) -> Path:

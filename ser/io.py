@@ -1,6 +1,7 @@
 """Atomic writes: a reader never sees a half-written file where a finished one belongs."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -68,3 +69,12 @@ def replace_path(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         src.replace(dst)
+
+
+def sha256_file(path: Path | str) -> str:
+    """The file's sha256, read in 1-MiB blocks (model weights and artefact files are hundreds of MB at most)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
