@@ -136,11 +136,13 @@ def test_page_and_static_files_are_local(client):
     assert "http://" not in js and "https://" not in js
 
 
-def test_report_route(client, tmp_path, monkeypatch, model_dir):
-    assert client.get("/report").status_code == 404 and "<code>ser report</code>" in client.get("/report").text
+def test_report_route(tmp_path, monkeypatch, model_dir):
+    monkeypatch.chdir(tmp_path)  # a folder with no reports/index.html
+    with TestClient(create_app(model_dir, LIMITS)) as c:
+        missing = c.get("/report")
+    assert missing.status_code == 404 and "<code>ser report</code>" in missing.text
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "index.html").write_text("<!doctype html><title>run report</title>")
-    monkeypatch.chdir(tmp_path)
     with TestClient(create_app(model_dir, LIMITS)) as c:
         r = c.get("/report")
     assert r.status_code == 200 and "<title>run report</title>" in r.text

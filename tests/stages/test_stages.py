@@ -32,6 +32,7 @@ def project(tmp_path_factory):
     raw["models"] = {"logistic": {"kind": "logistic", "C": 0.1, "max_iter": 500},
                      "knn": {"kind": "knn", "n_neighbors": 3}}
     raw["train"]["loso"] = ["logistic"]
+    raw["cv"]["models"] = ["logistic"]
     raw["split"]["ratios"] = {"train": 0.6, "val": 0.2, "test": 0.2}
     (base / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return base
