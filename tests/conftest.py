@@ -73,6 +73,22 @@ def tiny_features(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def clips(tiny_features) -> list[Path]:
+    """Real demo-corpus clips of one speaker (spk01 of tiny_features), every emotion."""
+    root = Path(tiny_features[1]["corpora"]["demo"]["root"])
+    return sorted((root / "spk01").rglob("*.wav"))
+
+
+@pytest.fixture(scope="session")
+def long_clip(clips, tmp_path_factory) -> Path:
+    """Six of those clips back to back: longer than the 3-s window (also the fake microphone's input)."""
+    audio = np.concatenate([sf.read(p, dtype="float32")[0] for p in clips[:6]])
+    path = tmp_path_factory.mktemp("long") / "spk01_six_clips.wav"
+    sf.write(path, audio, 16000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="session")
 def plain_params(tiny_features) -> dict:
     """tiny_features' params without openSMILE fusion: for tests of the prediction plumbing, not of the
     feature set (the fused columns are extra columns of the same table); copy before changing it."""

@@ -31,22 +31,6 @@ def client(model_dir):
         yield c
 
 
-@pytest.fixture(scope="module")
-def clips(tiny_features) -> list[Path]:
-    """Real demo-corpus clips of one speaker, every emotion."""
-    root = Path(tiny_features[1]["corpora"]["demo"]["root"])
-    return sorted((root / "spk01").rglob("*.wav"))
-
-
-@pytest.fixture(scope="module")
-def long_clip(clips, tmp_path_factory) -> Path:
-    """Several real clips of one speaker back to back: longer than the 3-s window."""
-    audio = np.concatenate([sf.read(p, dtype="float32")[0] for p in clips[:6]])
-    path = tmp_path_factory.mktemp("long") / "spk01_six_clips.wav"
-    sf.write(path, audio, 16000, subtype="PCM_16")
-    return path
-
-
 def post(client, data: bytes, name: str = "clip.wav", group: str | None = None, ctype: str = "audio/wav"):
     return client.post("/page/analyze", files={"file": (name, data, ctype)}, data={"group": group} if group else {})
 

@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -32,21 +31,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--autoplay-policy=no-user-gesture-required"]
 LIMITS = Limits(max_upload_bytes=4_000_000, max_duration_s=60.0)
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def clips(tiny_features) -> list[Path]:
-    root = Path(tiny_features[1]["corpora"]["demo"]["root"])
-    return sorted((root / "spk01").rglob("*.wav"))
-
-
-@pytest.fixture(scope="module")
-def long_clip(clips, tmp_path_factory) -> Path:
-    """Real clips of one speaker back to back (longer than the 3-s window); also the fake microphone's input."""
-    audio = np.concatenate([sf.read(p, dtype="float32")[0] for p in clips[:6]])
-    path = tmp_path_factory.mktemp("long") / "spk01_six_clips.wav"
-    sf.write(path, audio, 16000, subtype="PCM_16")
-    return path
 
 
 @pytest.fixture(scope="module")
