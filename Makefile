@@ -20,10 +20,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Installs exactly what uv.lock pins (every package, hashes checked): a clean clone gets the
 # TensorFlow, Keras, numpy and scikit-learn the committed metrics were measured with.
 # After editing pyproject.toml dependencies, run `.venv/bin/uv lock` and commit uv.lock.
+# --compile-bytecode writes every package's .pyc at install: each DVC stage is a fresh process, and
+# without them (PYTHONDONTWRITEBYTECODE, read-only venvs) each one recompiled scipy, sklearn, skops...
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install -q --disable-pip-version-check $(UV_PIN)
-	@$(BIN)/uv sync -q --locked --extra dev --python $(BIN)/python
+	@$(BIN)/uv sync -q --locked --extra dev --compile-bytecode --python $(BIN)/python
 	@touch $(STAMP)
 
 install: $(STAMP)
