@@ -122,10 +122,38 @@ def pipeline(
     targets: Annotated[Optional[list[str]], typer.Argument(help="DVC stages (default: the whole DAG)", metavar="TARGET...")] = None,
     repo: Annotated[Path, typer.Option(help="the DVC project")] = Path("."),
     params: ParamsOpt = DEFAULT_PARAMS,
+    force: Annotated[bool, typer.Option("--force", help="start the Prefect flow even when every stage is up to "
+                                        "date (DVC still skips them; `dvc repro --force` reruns them)")] = False,
 ) -> None:
-    """`dvc repro` as a Prefect flow (retries, logs), then the metrics/params diff since the last success."""
+    """`dvc repro` as a Prefect flow (retries, logs), then the metrics/params diff since the last success.
+
+    When DVC says no stage among the targets is stale, it says so and exits without starting Prefect."""
     load(repo / params if not params.is_absolute() else params)
+    if not force and _up_to_date(repo, targets or []):
+        return
     _flow(repo, [*(targets or []), "--repo", "."])
+
+
+def _up_to_date(repo: Path, targets: list[str]) -> bool:
+    """True (after printing so, and the run summary) when DVC finds nothing stale among `targets` and their
+    dependencies; False when something is stale or DVC could not tell (the flow then runs and reports)."""
+    from ser.status import stale_stages
+
+    try:
+        stale = stale_stages(repo, targets)
+    except Exception as err:  # noqa: BLE001  any DVC failure: the flow runs `dvc repro`, which reports it in full
+        console.print(f"[dim]dvc status did not answer ({type(err).__name__}); running the flow[/]")
+        return False
+    if stale:
+        return False
+    scope = " ".join(targets) if targets else "the whole DAG"
+    stdout.print(f"pipeline up to date ({scope}): DVC finds no stale stage, nothing to run; "
+                 "`ser pipeline --force` starts the flow anyway", markup=False, highlight=False)
+    if any((repo / "metrics" / "models").glob("*.json")):
+        from ser.summary import summary
+
+        stdout.print(summary(repo), markup=False, highlight=False)
+    return True
 
 
 @app.command()

@@ -17,8 +17,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 console = Console(stderr=True)
-# Tables go to stdout; logs and CI get a wide fixed width instead of rich's 80 columns.
-stdout = Console() if Console().is_terminal else Console(width=160)
+# Tables go to stdout; logs and CI get a wide fixed width instead of rich's 80 columns, unless COLUMNS says.
+stdout = Console() if Console().is_terminal or os.environ.get("COLUMNS", "").isdigit() else Console(width=160)
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read", show_default=True)]
 DEFAULT_PARAMS = Path("params.yaml")

@@ -256,9 +256,33 @@ def predict_files_segments(artifact: Artifact, paths: Iterable[Path | str], segm
 ELLIPSIS = "…"
 
 
+def _join(parts: tuple[str, ...], keep: set[int]) -> str:
+    """The kept path components joined by "/", an ellipsis standing for each run of dropped ones."""
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        if i in keep:
+            out.append(part)
+        elif not out or out[-1] != ELLIPSIS:
+            out.append(ELLIPSIS)
+    return "/".join(out)
+
+
+def _fit(parts: tuple[str, ...], max_width: int) -> set[int]:
+    """The file name, and as many folders just above it as fit in `max_width` with the ellipsis."""
+    keep = {len(parts) - 1}
+    for i in range(len(parts) - 2, -1, -1):
+        if len(_join(parts, keep | {i})) > max_width:
+            break
+        keep.add(i)
+    return keep
+
+
 def display_paths(paths: Sequence[str], max_width: int = 48) -> list[str]:
-    """Labels that tell the rows apart: each path relative to the folder all share, and a label longer
-    than `max_width` cut from the LEFT (the file name is what differs; a right cut hides it)."""
+    """Labels that tell the rows apart: each path relative to the folder all share; a label longer than
+    `max_width` keeps its tail (the file name whole, even past `max_width`, then the folders above it that
+    fit, "…/" for the rest), plus the nearest folder that tells two such tails apart."""
+    from collections import defaultdict
+
     paths = [str(p) for p in paths]
     if not paths:
         return []
@@ -269,19 +293,48 @@ def display_paths(paths: Sequence[str], max_width: int = 48) -> list[str]:
             common += 1
     else:
         common = max(len(parts[0]) - 2, 0)  # one file: its folder and name
-    labels = [str(Path(*q[common:])) for q in parts]
-    return [s if len(s) <= max_width else ELLIPSIS + s[-(max_width - 1):] for s in labels]
+    rel = [q[common:] for q in parts]
+    keeps = [_fit(r, max_width) for r in rel]
+    labels: list[str] = []
+    while True:
+        labels = [_join(r, k) for r, k in zip(rel, keeps)]
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, label in enumerate(labels):
+            groups[label].append(i)
+        grew = False
+        for members in groups.values():
+            if len({paths[i] for i in members}) < 2:  # one file (maybe listed twice): nothing to tell apart
+                continue
+            for back in range(2, max(len(rel[i]) for i in members) + 1):  # the nearest folder that differs
+                below = [i for i in members if len(rel[i]) >= back]
+                if len({rel[i][-back] if len(rel[i]) >= back else None for i in members}) > 1 and \
+                        any(len(rel[i]) - back not in keeps[i] for i in below):
+                    for i in below:
+                        keeps[i].add(len(rel[i]) - back)
+                    grew = True
+                    break
+        if not grew:
+            break
+    # a bare file name rather than "…/" and the name when even that is too wide (and the name is unique)
+    bare = [r[-1] if len(label) > max_width and label == f"{ELLIPSIS}/{r[-1]}" else label
+            for r, label in zip(rel, labels)]
+    return [b if b == label or bare.count(b) == 1 else label for b, label in zip(bare, labels)]
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
     return "" if value is None or value != value else f"{value:.{digits}f}"
 
 
-def table_rows(df: pd.DataFrame, limit: int = 50, max_width: int = 48) -> list[list[str]]:
+def _pct(value: Any) -> str:
+    return "" if value is None or value != value else f"{100 * value:.0f}"
+
+
+def table_rows(df: pd.DataFrame, limit: int = 50, max_width: int = 48, percent: bool = False) -> list[list[str]]:
     """The rows `ser predict` prints: file label, emotion ("error" for a bad file, "no speech" for a file the
-    speech gate refused), confidence, the seven probabilities, and the error message last."""
+    speech gate refused), confidence, the seven probabilities (or whole percents), and the error message last."""
     head = df.head(limit)
     labels = display_paths(list(head["path"]), max_width)
+    num = _pct if percent else _fmt
     rows = []
     for label, r in zip(labels, head.to_dict("records")):
         if r.get("status") == "no_speech":
@@ -289,28 +342,70 @@ def table_rows(df: pd.DataFrame, limit: int = 50, max_width: int = 48) -> list[l
         elif r["error"]:
             rows.append([label, "error", "", *[""] * len(EMOTIONS), str(r["error"])])
         else:
-            rows.append([label, r["emotion"], _fmt(r["confidence"]), *(_fmt(r["prob_" + e]) for e in EMOTIONS), ""])
+            rows.append([label, r["emotion"], num(r["confidence"]), *(num(r["prob_" + e]) for e in EMOTIONS), ""])
     return rows
 
 
-def files_table(df: pd.DataFrame, title: str, limit: int = 50, max_width: int = 48) -> Any:
-    """A rich table of `table_rows`: the file column never wraps or loses its right end, probabilities
-    carry three-letter headers, and each failed file's error is listed under the table."""
-    from rich import box
-    from rich.table import Table
+# From the roomiest to the narrowest: (gap between columns, probabilities in percent, probability columns shown)
+_LAYOUTS = ((1, False, True), (0, False, True), (0, True, True), (0, True, False))
 
-    rows = table_rows(df, limit, max_width)
-    errors = [f"{r[0]}: {r[-1]}" for r in rows if r[-1]]
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
-                  caption="\n".join(errors) or None, caption_justify="left", caption_style="red")
-    table.add_column("file", no_wrap=True, min_width=max([4, *(len(r[0]) for r in rows)]))
-    table.add_column("emotion", no_wrap=True, min_width=8)
-    table.add_column("conf", justify="right", no_wrap=True, min_width=4)
-    for e in EMOTIONS:
-        table.add_column(e[:3], justify="right", no_wrap=True, min_width=4)
-    for row in rows:
-        table.add_row(*row[:-1], style="red" if row[-1] else None)
-    return table
+
+class FilesTable:
+    """The `ser predict` table, laid out when printed for the width the console offers: the file column
+    is never cut; to fit, the columns close up, probabilities turn into whole percents, then give way
+    (the full values are in --out)."""
+
+    def __init__(self, df: pd.DataFrame, title: str, limit: int = 50, max_width: int = 48) -> None:
+        self.df, self.title, self.limit, self.max_width = df, title, limit, max_width
+
+    def build(self, width: int, console: Any = None) -> Any:
+        """The rich Table for a console `width` columns wide: the roomiest layout that fits."""
+        from rich.console import Console
+        from rich.measure import Measurement
+
+        console = console or Console(width=width)
+        options = console.options.update_width(10_000)  # the natural width: a measure never exceeds the offer
+        rows: list[list[str]] = []
+        for gap, percent, probs in _LAYOUTS:
+            cells = [["", *r[1:]] for r in table_rows(self.df, self.limit, self.max_width, percent)]
+            others = Measurement.get(console, options, self._table(cells, gap, percent, probs, fold=False)).maximum
+            budget = width - (others - 4)  # less the file column's own minimum of 4
+            rows = table_rows(self.df, self.limit, max(1, min(self.max_width, budget)), percent)
+            table = self._table(rows, gap, percent, probs, fold=False)
+            if Measurement.get(console, options, table).maximum <= width:
+                return table
+        # a file name wider than even the narrowest layout leaves room for: wrapped, never cut
+        return self._table(rows, 0, True, False, fold=True)
+
+    def _table(self, rows: list[list[str]], gap: int, percent: bool, probs: bool, fold: bool) -> Any:
+        from rich import box
+        from rich.table import Table
+
+        errors = [f"{r[0]}: {r[-1]}" for r in rows if r[-1]]
+        title = self.title + (" (in %)" if percent else "")
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, gap), collapse_padding=True,
+                      caption="\n".join(errors) or None, caption_justify="left", caption_style="red")
+        table.add_column("file", no_wrap=not fold, overflow="fold" if fold else "ellipsis",
+                         min_width=None if fold else max([4, *(len(r[0]) for r in rows)]))
+        table.add_column("emotion", no_wrap=True, min_width=7)
+        table.add_column("conf", justify="right", no_wrap=True, min_width=4)
+        if probs:
+            for e in EMOTIONS:
+                table.add_column(e[:3], justify="right", no_wrap=True, min_width=3 if percent else 4)
+        for row in rows:
+            cells = row[:-1] if probs else row[:3]
+            table.add_row(*cells, style="red" if row[-1] else None)
+        return table
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield self.build(options.max_width, console)
+
+
+def files_table(df: pd.DataFrame, title: str, limit: int = 50, max_width: int = 48) -> FilesTable:
+    """A rich renderable of `table_rows` that fits the console's width (see FilesTable): the file column
+    never wraps or loses its name, probabilities carry three-letter headers, and each failed file's error
+    is listed under the table."""
+    return FilesTable(df, title, limit, max_width)
 
 
 def _status_column(df: pd.DataFrame) -> pd.Series:

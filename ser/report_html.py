@@ -361,6 +361,19 @@ def cross_corpus_section(root: Path) -> str:
     return section("cross-corpus", title, "".join(parts))
 
 
+def stop_rows(root: Path, names: list[str]) -> list[dict[str, Any]]:
+    """Per model trained by epochs (a `stop_reason` in its metrics): epochs run and why it stopped."""
+    from ser.summary import STOP_REASONS
+
+    rows = []
+    for n in names:
+        m = read_json(root / MODEL_METRICS / f"{n}.json") or {}
+        if m.get("stop_reason"):
+            rows.append({"model": n, "epochs run": m.get("epochs_run"), "stop_reason": m["stop_reason"],
+                         "why": STOP_REASONS.get(m["stop_reason"], m["stop_reason"])})
+    return rows
+
+
 def curves_section(root: Path, names: list[str]) -> str:
     figs, flat = [], []
     for n in names:
@@ -372,6 +385,13 @@ def curves_section(root: Path, names: list[str]) -> str:
     parts = [f'<div class="figs">{"".join(figs)}</div>' if figs else "<p>No model was trained by epochs.</p>"]
     if flat:
         parts.append(f'<p class="muted">Trained to convergence, no per-epoch curve: {esc(", ".join(flat))}.</p>')
+    stops = stop_rows(root, names)
+    if stops:
+        parts += ["<h3>Why training stopped</h3>", table(pd.DataFrame(stops))]
+        capped = [r["model"] for r in stops if r["stop_reason"] == "epoch_cap_still_falling"]
+        if capped:
+            parts.append(f"<p>Stopped at the epoch cap with validation loss still falling: {esc(', '.join(capped))}. "
+                         "More epochs (train.keras.epochs) may help; early stopping then decides.</p>")
     return section("curves", "8. Training curves", "".join(parts))
 
 

@@ -94,6 +94,17 @@ def _dvc_status(repo: Path, timeout: float = 300) -> tuple[dict[str, Any] | None
         return None, f"dvc status printed no JSON: {text[:200]}"
 
 
+def stale_stages(repo: Path, targets: list[str] | None = None) -> dict[str, Any]:
+    """DVC's status of `targets` and every stage they depend on, in-process: {stage: [changes]}, empty when
+    `dvc repro targets` would run nothing. Raises what DVC raises (no repo, bad dvc.yaml, lock held)."""
+    from contextlib import chdir
+
+    from dvc.repo import Repo
+
+    with chdir(repo), Repo(".") as dvc:  # DVC resolves stage names against the working directory
+        return dvc.status(targets=list(targets or []) or None, with_deps=True)
+
+
 def _describe_changes(changes: Any) -> str:
     """One line for a stage's `dvc status` entry, e.g. 'deps: params.yaml (seed modified); outs: x deleted'."""
     if not changes:

@@ -39,11 +39,26 @@ def model_scores(root: Path) -> list[dict[str, Any]]:
         m = _read(path)
         test, val = m.get("test") or {}, m.get("val") or {}
         rows.append({"model": path.stem, "val_uar": val.get("uar"), "test_uar": test.get("uar"),
-                     "train_s": m.get("train_s"),
+                     "train_s": m.get("train_s"), "epochs_run": m.get("epochs_run"),
+                     "stop_reason": m.get("stop_reason"),
                      "corpora": {k[4:]: v for k, v in sorted(test.items()) if k.startswith("uar_")}})
     rows.sort(key=lambda r: (r["val_uar"] is None, -(r["val_uar"] or 0.0), order.get(r["model"], len(order)),
                              r["model"]))
     return rows
+
+
+STOP_REASONS = {  # a Keras model's metrics `stop_reason`, in words
+    "early_stopping": "early stopping: validation loss stopped improving",
+    "epochs": "ran every epoch, validation loss no longer falling",
+    "epoch_cap_still_falling": "epoch cap reached with validation loss still falling",
+}
+
+
+def still_falling_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per model that stopped at its epoch cap while validation loss was still falling."""
+    return [f"{r['model']} stopped at its {r['epochs_run']}-epoch cap with validation loss still falling "
+            "(raise train.keras.epochs to let early stopping decide)"
+            for r in rows if r.get("stop_reason") == "epoch_cap_still_falling"]
 
 
 def _f(v: Any) -> str:
@@ -72,6 +87,7 @@ def summary(root: Path | str = ".", top: int = 5) -> str:
     if best["corpora"]:
         per = ", ".join(f"{c} {_f(v).strip()}" for c, v in best["corpora"].items())
         lines.append(f"test UAR per corpus, {best['model']}: {per}")
+    lines += still_falling_lines(rows)
     loso = sorted((root / "metrics" / "loso").glob("*.json"))
     if loso:
         parts = []

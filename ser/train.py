@@ -154,7 +154,8 @@ def train_holdout(name: str, spec: ModelEntry | dict[str, Any], params: Settings
     artifact = Artifact(name=name, model=model, scaler=scaler, features=settings.features,
                         audio=settings.audio, info=info)
     predictions = {k: v.pop("predictions") for k, v in scores.items()}
-    return artifact, {"scores": scores, "timings": timings, "data": info["data"], "predictions": predictions}, history
+    return artifact, {"scores": scores, "timings": timings, "data": info["data"], "predictions": predictions,
+                      "stopping": model.stopping()}, history
 
 
 def train_loso(spec: ModelEntry | dict[str, Any], params: Settings | dict[str, Any], features_dir: Path | str,

@@ -56,3 +56,18 @@ def test_points_at_the_run_report_once_it_exists(tmp_path):
     (root / "reports").mkdir()
     (root / "reports" / "index.html").write_text("<html></html>")
     assert summary(root).splitlines()[-1].startswith("run report: reports/index.html; table: reports/leaderboard.md")
+
+
+def test_a_keras_model_stopped_at_its_cap_while_still_improving_is_named(tmp_path):
+    root = repo(tmp_path)
+    assert "epoch cap" not in summary(root)
+    cnn2d = json.loads((root / "metrics" / "models" / "cnn2d.json").read_text())
+    write(root / "metrics" / "models" / "cnn2d.json", {**cnn2d, "epochs_run": 30, "stop_reason": "epoch_cap_still_falling"})
+    write(root / "metrics" / "models" / "keras_mlp.json",
+          {"train_s": 2.0, "val": {"uar": 0.4}, "test": {"uar": 0.4}, "epochs_run": 12, "stop_reason": "early_stopping"})
+    rows = {r["model"]: r for r in model_scores(root)}
+    assert (rows["cnn2d"]["epochs_run"], rows["cnn2d"]["stop_reason"]) == (30, "epoch_cap_still_falling")
+    assert (rows["svc"]["epochs_run"], rows["svc"]["stop_reason"]) == (None, None)  # not trained by epochs
+    capped = [line for line in summary(root, top=1).splitlines() if "cap" in line]
+    assert capped == ["cnn2d stopped at its 30-epoch cap with validation loss still falling "
+                      "(raise train.keras.epochs to let early stopping decide)"]  # named though not in the top 1

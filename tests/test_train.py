@@ -56,3 +56,18 @@ def test_loso_tests_every_speaker_once(tiny_features):
     assert 0 <= summary["uar_mean"] <= 1 and summary["uar_std"] >= 0
     assert sum(f["n"] for f in summary["per_fold"]) == len(manifest)  # originals only, each once
     assert summary["uar_corpus_mean"] == pytest.approx(np.mean(list(summary["uar_by_corpus"].values())), abs=1e-4)
+
+
+def test_train_holdout_says_how_a_keras_model_stopped(tiny_features):
+    from ser.params import Settings
+
+    features, params, manifest = tiny_features
+    p = Settings.coerce(params)  # a learning rate of 0 (which params.yaml refuses) keeps validation loss flat
+    keras = p.train.keras.model_copy(update={"optimizer": "sgd", "learning_rate": 0.0, "epochs": 5,
+                                             "early_stopping_patience": 2})
+    p = p.model_copy(update={"train": p.train.model_copy(update={"keras": keras})})
+    spec = {"kind": "keras_mlp", "units": [8], "dropout": 0.0, "batchnorm": False}
+    _, result, history = train_holdout("keras_mlp", spec, p, features, manifest)
+    assert result["stopping"] == {"epochs_run": 3, "stop_reason": "early_stopping"} and len(history["loss"]) == 3
+    _, result, _ = train_holdout("logistic", {"kind": "logistic", "C": 1.0}, params, features, manifest)
+    assert result["stopping"] == {}

@@ -62,3 +62,8 @@ class SerModel(ABC):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(axis=1)
+
+    def stopping(self) -> dict[str, Any]:
+        """How training by epochs ended (`epochs_run`, `stop_reason`) after fit; {} for a model trained to
+        convergence, whose metrics then carry neither key."""
+        return {}

@@ -176,6 +176,7 @@ class KerasModel(SerModel):
         self.model: keras.Model | None = None
         self.classes_seen: list[int] | None = None
         self.stop_reason: str | None = None  # epochs | early_stopping | epoch_cap_still_falling, after fit
+        self.epochs_run: int | None = None
 
     # -- hyper-parameters ---------------------------------------------------------------------
     @classmethod
@@ -247,9 +248,15 @@ class KerasModel(SerModel):
             shuffle=True, callbacks=callbacks, verbose=int(cfg["verbose"]))
         self.classes_seen = sorted(int(c) for c in np.unique(y))
         self.stop_reason = progress.stop_reason
+        self.epochs_run = len(hist.history.get("loss", []))
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items() if k != "learning_rate"}
         history["lr"] = recorder.lrs[: len(history.get("loss", recorder.lrs))]
         return history
+
+    def stopping(self) -> dict[str, Any]:
+        if self.stop_reason is None:  # loaded, not fitted: the artefact does not say
+            return {}
+        return {"epochs_run": self.epochs_run, "stop_reason": self.stop_reason}
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         if self.model is None:

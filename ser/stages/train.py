@@ -18,8 +18,8 @@ def model_spec(params: Params, model: str) -> ModelEntry:
 
 def main(params: Params, model: str, features: Path = Path("data/features"),
          models_dir: Path = Path("models/zoo"), manifest: Path = Path("data/interim/manifest.parquet")) -> dict[str, Any]:
-    """Write the artefact, metrics/models/NAME.json, reports/models/NAME.json, the plots and the test and
-    validation predictions (plots/models/NAME/predictions.csv, val_predictions.csv); return the metrics."""
+    """Write the artefact, metrics/models/NAME.json (with epochs_run and stop_reason for a Keras model),
+    reports/models/NAME.json, the plots and the test and validation predictions (plots/models/NAME/predictions.csv, val_predictions.csv); return the metrics."""
     import pandas as pd
 
     from ser.evaluate import flat_metrics
@@ -39,8 +39,9 @@ def main(params: Params, model: str, features: Path = Path("data/features"),
     size_mb = sum(f.stat().st_size for f in (models_dir / model).rglob("*") if f.is_file()) / 2**20
     timings = {**result["timings"], "size_mb": round(size_mb, 3)}
     scores = result["scores"]
+    stopping = result.pop("stopping")  # epochs_run, stop_reason: Keras models only, absent for the others
     flat = {"val": flat_metrics(scores["val"]) if "val" in scores else {}, "test": flat_metrics(scores["test"]),
-            **timings}
+            **timings, **stopping}
     write_json(flat, Path("metrics/models") / f"{model}.json")
     predictions = result.pop("predictions")
     write_json({**result, "timings": timings, "history": history}, Path("reports/models") / f"{model}.json")

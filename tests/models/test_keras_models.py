@@ -265,7 +265,7 @@ def test_early_stopping_is_announced(caplog):
                                   "early_stopping_patience": 2, "batch_size": 70})
     with caplog.at_level("INFO", logger="ser"):
         model.fit(x, y, x, y)
-    assert model.stop_reason == "early_stopping"
+    assert model.stopping() == {"epochs_run": 3, "stop_reason": "early_stopping"}
     assert any("early stopping after epoch 3" in r.getMessage() for r in caplog.records)
 
 
@@ -276,7 +276,7 @@ def test_epoch_cap_with_falling_validation_loss_is_a_warning(caplog):
     with caplog.at_level("INFO", logger="ser"):
         history = model.fit(x, y, x, y)
     assert history["val_loss"] == sorted(history["val_loss"], reverse=True)  # still falling at the cap
-    assert model.stop_reason == "epoch_cap_still_falling"
+    assert model.stopping() == {"epochs_run": 4, "stop_reason": "epoch_cap_still_falling"}
     warned = [r for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 1 and "4-epoch cap with validation loss still falling" in warned[0].getMessage()
 

@@ -71,6 +71,7 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
         assert Path(f"plots/models/{model}/confusion_by_corpus.png").is_file()
         # no epochs: a header-only history table and no history picture (DVC declares none for it)
         assert Path(f"plots/models/{model}/history.csv").read_text().strip() == "epoch"
+        assert not {"epochs_run", "stop_reason"} & set(json.loads(Path(f"metrics/models/{model}.json").read_text()))
         assert not Path(f"plots/models/{model}/history.png").exists()
 
     folds = loso.main(p, "logistic")
@@ -155,3 +156,16 @@ def test_select_best_ranks_on_validation_speakers_never_test(project, monkeypatc
 def test_a_stage_refuses_an_unknown_model(project):
     with pytest.raises(StageError, match="model 'nope' is not in params.yaml models"):
         train.main(load_params(project / "params.yaml"), "nope")
+
+
+def test_a_keras_model_metrics_say_how_it_stopped(project, monkeypatch):
+    monkeypatch.chdir(project)  # features from the end-to-end run above
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["models"]["keras_mlp"] = {"kind": "keras_mlp", "units": [8]}
+    raw["train"]["keras"].update(epochs=2, early_stopping_patience=5)
+    Path("params_keras.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    flat = train.main(load_params("params_keras.yaml"), "keras_mlp")
+    written = json.loads(Path("metrics/models/keras_mlp.json").read_text())
+    # both epochs ran; two epochs are too few to call validation loss still falling
+    assert (written["epochs_run"], written["stop_reason"]) == (2, "epochs") == (flat["epochs_run"], flat["stop_reason"])
+    assert len(pd.read_csv("plots/models/keras_mlp/history.csv")) == 2
