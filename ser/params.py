@@ -261,6 +261,7 @@ class TrainParams(_Section):
     keras: KerasParams = Field(default_factory=KerasParams)
     fraction: float = Field(1.0, gt=0, le=1)
     loso: list[str] = Field(default_factory=list)
+    loso_max_speakers: int = Field(30, ge=2)
 
 
 class CvParams(_Section):

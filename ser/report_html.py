@@ -289,9 +289,13 @@ def scores_section(root: Path, names: list[str]) -> str:
     loso = []
     for path in sorted((root / LOSO).glob("*.json")):
         d = read_json(path) or {}
+        if d.get("skipped"):
+            loso.append({"model": path.stem, "folds": None, "clips": None, "uar_mean": None, "uar_std": None,
+                         "uar_pooled": None, "macro_f1_mean": None, "note": d.get("reason")})
+            continue
         loso.append({"model": path.stem, "folds": d.get("folds"), "clips": d.get("n"), "uar_mean": d.get("uar_mean"),
                      "uar_std": d.get("uar_std"), "uar_pooled": d.get("uar_pooled"),
-                     "macro_f1_mean": d.get("macro_f1_mean")})
+                     "macro_f1_mean": d.get("macro_f1_mean"), "note": ""})
     parts.append("<h3>Leave-one-speaker-out</h3>")
     parts.append(table(pd.DataFrame(loso)) if loso else missing("not run: no metrics/loso/*.json"))
     return section("scores", "4. Scores per corpus and per gender", "".join(parts))

@@ -38,7 +38,7 @@ BEST_METRICS = Path("metrics/best.json")
 LOSO_METRICS = Path("metrics/loso")
 
 BEST_KEYS = ("model", "val_uar", "test_uar", "test_macro_f1", "test_accuracy")
-LOSO_KEYS = ("uar_mean", "uar_std", "macro_f1_mean", "folds")
+LOSO_KEYS = ("uar_mean", "uar_std", "macro_f1_mean", "folds", "skipped", "speakers")
 MAX_DIFF_ROWS = 25  # changed metrics shown by format_status
 
 

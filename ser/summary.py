@@ -93,6 +93,10 @@ def summary(root: Path | str = ".", top: int = 5) -> str:
         parts = []
         for path in loso:
             m = _read(path)
+            if m.get("skipped"):
+                parts.append(f"{path.stem} skipped ({m.get('speakers')} speakers > train.loso_max_speakers "
+                             f"{m.get('loso_max_speakers')}: see cv@{path.stem})")
+                continue
             parts.append(f"{path.stem} {_f(m.get('uar_mean')).strip()} ± {_f(m.get('uar_std')).strip()} "
                          f"({m.get('folds')} speakers)")
         lines.append("leave-one-speaker-out UAR: " + "; ".join(parts))

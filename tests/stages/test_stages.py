@@ -78,6 +78,13 @@ def test_the_stages_run_end_to_end(project, monkeypatch):
     assert folds["folds"] == 10 and Path("metrics/loso/logistic.json").is_file()
     assert Path("plots/loso/logistic.png").is_file()  # UAR per held-out speaker
 
+    # above train.loso_max_speakers the stage records why it did not run, instead of one fit per speaker
+    capped = p.model_copy(update={"train": p.train.model_copy(update={"loso_max_speakers": 9})})
+    skipped = loso.main(capped, "knn")
+    assert skipped["skipped"] is True and (skipped["speakers"], skipped["loso_max_speakers"]) == (10, 9)
+    assert json.loads(Path("metrics/loso/knn.json").read_text()) == skipped and "cv@knn" in skipped["reason"]
+    assert Path("plots/loso/knn.png").stat().st_size > 0
+
     summary = cv.main(p, "logistic")
     assert (summary["k"], summary["n_speakers"], summary["n"]) == (5, 10, 140)
     assert "per_speaker" not in summary and json.loads(Path("metrics/cv/logistic.json").read_text()) == summary
