@@ -134,9 +134,26 @@ def read_quarantine(root: Path) -> pd.DataFrame:
     return df[["stage", "corpus", "kind", "reason", "path"]]
 
 
+def configured(root: Path, folder: str, section: str, key: str | None = None) -> list[Path]:
+    """The metrics files in `folder` whose names params.yaml still lists under `section` (`key`): a model
+    removed from params.yaml leaves its last metrics file on disk, and it is no longer this run's."""
+    import yaml
+
+    paths = sorted((root / folder).glob("*.json"))
+    try:
+        raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return paths
+    names = raw.get(section) or {}
+    names = names.get(key) if key and isinstance(names, dict) else names
+    if not names:
+        return paths
+    return [p for p in paths if p.stem in set(names)]
+
+
 def model_names(root: Path) -> list[str]:
     """Models with metrics, in leaderboard order (validation UAR, best first) when the board is known."""
-    names = sorted(p.stem for p in (root / MODEL_METRICS).glob("*.json"))
+    names = [p.stem for p in configured(root, MODEL_METRICS, "models")]
 
     def val_uar(name: str) -> float:
         m = read_json(root / MODEL_METRICS / f"{name}.json") or {}
@@ -287,7 +304,7 @@ def scores_section(root: Path, names: list[str]) -> str:
     else:
         parts.append(missing("not available: needs the manifest (genders) and plots/models/*/predictions.csv"))
     loso = []
-    for path in sorted((root / LOSO).glob("*.json")):
+    for path in configured(root, LOSO, "train", "loso"):
         d = read_json(path) or {}
         if d.get("skipped"):
             loso.append({"model": path.stem, "folds": None, "clips": None, "uar_mean": None, "uar_std": None,
@@ -319,7 +336,7 @@ def cv_table(report: dict[str, Any]) -> pd.DataFrame:
 
 
 def cv_section(root: Path) -> str:
-    paths = sorted((root / CV_METRICS).glob("*.json"))
+    paths = configured(root, CV_METRICS, "cv", "models")
     if not paths:
         return section("cv", "5. Cross-validation on every speaker", missing(
             f"not run: no {CV_METRICS}/*.json (list models under cv.models in params.yaml)"))

@@ -36,6 +36,8 @@ def model_scores(root: Path) -> list[dict[str, Any]]:
     order = {name: i for i, name in enumerate(_zoo_order(root))}
     rows = []
     for path in sorted((root / "metrics" / "models").glob("*.json")):
+        if order and path.stem not in order:
+            continue  # left by a model since removed from params.yaml
         m = _read(path)
         test, val = m.get("test") or {}, m.get("val") or {}
         rows.append({"model": path.stem, "val_uar": val.get("uar"), "test_uar": test.get("uar"),

@@ -193,18 +193,29 @@ def test_why_each_keras_model_stopped(run_root, tmp_path):
     root = tmp_path / "run"
     shutil.copytree(run_root, root)
     metrics = root / "metrics" / "models"
-    stops = {"cnn2d": {"epochs_run": 30, "stop_reason": "epoch_cap_still_falling"},
+    stops = {"cnn1d": {"epochs_run": 30, "stop_reason": "epoch_cap_still_falling"},
              "keras_mlp": {"epochs_run": 17, "stop_reason": "early_stopping"}}
     for name, stop in stops.items():
         m = json.loads((metrics / f"{name}.json").read_text())
         (metrics / f"{name}.json").write_text(json.dumps({**m, **stop}))
     curves = section(render_run_report(root), "curves")
-    assert ('<tr><td>cnn2d</td><td class="n">30</td><td>epoch_cap_still_falling</td>'
+    assert ('<tr><td>cnn1d</td><td class="n">30</td><td>epoch_cap_still_falling</td>'
             "<td>epoch cap reached with validation loss still falling</td></tr>") in curves
     assert ('<tr><td>keras_mlp</td><td class="n">17</td><td>early_stopping</td>'
             "<td>early stopping: validation loss stopped improving</td></tr>") in curves
     assert "<td>svc</td>" not in curves  # trained to convergence: no row
-    assert "Stopped at the epoch cap with validation loss still falling: cnn2d." in curves
+    assert "Stopped at the epoch cap with validation loss still falling: cnn1d." in curves
+
+
+def test_metrics_of_models_no_longer_in_params_are_left_out(run_root, tmp_path):
+    root = tmp_path / "run"
+    shutil.copytree(run_root, root)
+    for folder in ("models", "loso", "cv"):  # a previous run's files for a model since removed from params.yaml
+        shutil.copy(root / "metrics" / folder / "logistic.json", root / "metrics" / folder / "cnn2d.json")
+    page = render_run_report(root)
+    for anchor in ("scores", "cv", "confusion", "curves"):  # the leaderboard is select_best's, from params
+        assert "cnn2d" not in section(page, anchor)
+    assert "<td>logistic</td>" in section(page, "scores") and "logistic" in section(page, "cv")
 
 
 def test_missing_inputs_say_not_run(tmp_path):

@@ -32,6 +32,12 @@ def test_rank_is_validation_uar_with_ties_in_params_order(tmp_path):
     assert rows[0]["corpora"] == {"ravdess": 0.56, "tess": 0.76}
 
 
+def test_a_model_removed_from_params_is_not_ranked(tmp_path):
+    root = repo(tmp_path)
+    write(root / "metrics" / "models" / "dual_cnn_lstm.json", {"train_s": 1.0, "val": {"uar": 0.99}, "test": {"uar": 0.99}})
+    assert [r["model"] for r in model_scores(root)] == ["svc", "cnn2d", "logistic"]
+
+
 def test_summary_is_short_and_says_where_to_look(tmp_path):
     text = summary(repo(tmp_path), top=2)
     lines = text.splitlines()
