@@ -76,8 +76,11 @@ _WORKER: Featuriser | None = None
 
 def _init_worker(featuriser: Featuriser) -> None:
     global _WORKER
+    import signal
+
     from ser.features import limit_blas_threads
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     limit_blas_threads(1)
     _WORKER = featuriser
 
