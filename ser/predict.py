@@ -17,8 +17,8 @@ their length and their start/end times).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from ser.artifact import Artifact
 from ser.audio import AudioError, load_audio, probe
 from ser.corpora.base import AUDIO_EXTENSIONS
 from ser.params import parse_emotions
-from ser.predictor import FAST_KERAS_BATCH, Predictor, check_proba
+from ser.predictor import Predictor, check_proba
 from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, check_rate, detect_speech
 
@@ -142,13 +142,13 @@ def predict_files(artifact: Artifact, paths: Iterable[Path | str], on_file: Call
     return pd.DataFrame(list(rows), columns=FILE_COLUMNS)
 
 
+CHUNK_FILES = 16
+
+
 def chunk_size_for(artifact: Artifact) -> int:
     """Files per worker task: a few encoder batches (fewer tasks cost less; smaller ones balance better)."""
     enc = artifact.features.encoder
     return max(CHUNK_FILES, enc.batch_size if enc is not None else 1)
-
-
-CHUNK_FILES = 16
 
 
 def iter_file_rows(artifact: Artifact, paths: Iterable[Path | str], on_file: Callable[[], None] | None = None,
