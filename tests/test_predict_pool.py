@@ -169,3 +169,30 @@ def test_sklearn_model_predicts_without_importing_tensorflow(svc_model, folder):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ROWS 2 TF False KERAS False" in done.stdout
+
+
+def test_rows_stream_out_before_the_folder_is_done(svc_model, folder):
+    artifact, _ = svc_model
+    seen = []
+    rows = iter_file_rows(artifact, [folder], on_file=lambda: seen.append(1), chunk_size=5)
+    first = next(rows)
+    assert Path(first["path"]).parent.parent.name == "spk01"
+    assert 14 <= len(seen) < 30  # spk01's group (14 files) is scored and out; spk02's files are not all read
+    assert len(list(rows)) == 29 and len(seen) == 30
+
+
+def test_progress_shows_clips_per_second():
+    from ser.console import RateColumn, progress
+
+    assert not any(isinstance(c, RateColumn) for c in progress().columns)
+    bar = progress("clips")
+    column = next(c for c in bar.columns if isinstance(c, RateColumn))
+    now = [0.0]
+    bar.get_time = lambda: now[0]  # a clock the test moves
+    task_id = bar.add_task("predict", total=40)
+    task = bar.tasks[0]
+    assert column.render(task).plain == "- clips/s"
+    for t in (1.0, 2.0, 3.0):
+        now[0] = t
+        bar.advance(task_id, 8)
+    assert column.render(task).plain == "8.0 clips/s"
