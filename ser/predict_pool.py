@@ -1,7 +1,8 @@
 """Features of many files for `ser predict FOLDER`: chunks of files, in worker processes or in this one.
 
 A worker gets the artefact's `Featuriser` (feature config, audio options, speech gate; never the model,
-so it never imports TensorFlow) once, through the pool's initializer, and returns for each file of a chunk
+so it never imports TensorFlow) once, through the pool's initializer, which also loads the feature
+extractors (openSMILE, the encoder) once, and returns for each file of a chunk
 its raw feature row or the reason it has none; the parent scales and calls the model (ser.predict), where a
 speaker group's rows meet. Workers are started with `spawn`: forking a process that has CTranslate2 or
 TensorFlow threads running can deadlock. Each worker's encoder threads are the cores divided by the workers,
@@ -82,7 +83,14 @@ def _init_worker(featuriser: Featuriser) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     limit_blas_threads(1)
+    warm_up(featuriser)
     _WORKER = featuriser
+
+
+def warm_up(featuriser: Featuriser) -> None:
+    """Load the feature extractors (librosa's filter banks, openSMILE, the encoder) once, on a second of quiet noise."""
+    noise = np.random.default_rng(0).standard_normal(featuriser.sample_rate).astype(np.float32) * 0.01
+    featuriser.raw_many([noise, noise])
 
 
 def _work(paths: list[str]) -> list[FileFeatures]:
@@ -101,6 +109,10 @@ def featurise_chunks(featuriser: Featuriser, chunks: Sequence[Sequence[Path | st
         for n, chunk in enumerate(chunks):
             yield n, featurise_chunk(own, chunk)
         return
+    if featuriser.features.encoder is not None:  # missing or altered weights: a clear error here, not a broken pool
+        from ser.encoder import resolve_weights
+
+        resolve_weights(featuriser.features.encoder)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(worker_featuriser(featuriser, workers),))
     todo = deque(enumerate(chunks))
@@ -117,4 +129,4 @@ def featurise_chunks(featuriser: Featuriser, chunks: Sequence[Sequence[Path | st
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-__all__ = ["FileFeatures", "default_workers", "featurise_chunk", "featurise_chunks", "worker_featuriser"]
+__all__ = ["FileFeatures", "default_workers", "featurise_chunk", "featurise_chunks", "warm_up", "worker_featuriser"]
