@@ -20,6 +20,15 @@ its default 22,050 Hz, then separate ``librosa.feature`` calls (mfcc, chroma_stf
 estimation, melspectrogram, spectral_contrast, zcr, rms; each its own STFT), then the same scaler
 + model (on this model's features: the naive vector has another width). The ratio printed is
 baseline time / ours.
+
+Folder mode (``--folder DIR [--files 300] [--model models/best]``): `ser predict` on a folder of the first
+--files audio files under DIR (symlinked into a temp folder), run as the user runs it -- a fresh
+``python -m ser.cli predict FOLDER --out x.csv`` with the default model and the default path (a process pool
+of one worker per core) -- timed from start to exit (start-up, model load and pool start included); against,
+in the same run on the same files, the baseline above done file by file (``librosa.load`` + separate
+librosa features + the model's call, warm, in this process) and, for reference, the same command with
+``--workers 1`` (one process, the path before the pool). The three run interleaved --repeats times and the
+best of each is compared; both `ser predict` runs must give the same rows.
 """
 from __future__ import annotations
 
@@ -123,6 +132,85 @@ def bench_model(model_dir: Path, clips: list[Path], long_file: Path, runs: int) 
             "win_ms": 1000 * statistics.median(stats.latencies_s)}
 
 
+def run_predict(folder: Path, model: Path, out: Path, workers: int | None = None) -> float:
+    """Wall seconds of `ser predict FOLDER --model MODEL --out OUT` in a fresh process (exit 0 or an error)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "ser.cli", "predict", str(folder), "--model", str(model), "--out", str(out)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return wall
+
+
+def bench_folder(folder: Path, n_files: int, model: Path, repeats: int = 2) -> int:
+    """Folder mode (see the module docstring): `ser predict FOLDER` against the naive per-file baseline."""
+    import numpy as np
+    import pandas as pd
+
+    from features import naive_features  # bench/features.py
+    from ser.artifact import load_artifact
+    from ser.audio import load_audio
+    from ser.encoder import available_cores
+    from ser.predict import audio_options, expand_paths, raw_features
+
+    files = expand_paths([folder])[:n_files]
+    if len(files) < n_files:
+        print(f"{folder}: only {len(files)} audio files (asked for {n_files})")
+    artifact = load_artifact(model)
+    enc = artifact.features.encoder
+    print(f"machine: {available_cores()} cores, load average {os.getloadavg()[0]:.2f}; {len(files)} files from "
+          f"{folder}; model {model} ({artifact.model.kind}, {artifact.model.framework}; features: pooled librosa"
+          f"{' + ' + artifact.features.opensmile if artifact.features.opensmile else ''}"
+          f"{f' + {enc.name} encoder (pad_s {enc.pad_s}, batch_size {enc.batch_size})' if enc else ''})")
+    with tempfile.TemporaryDirectory(prefix="ser-bench-folder-") as tmp:
+        tmp_dir = Path(tmp)
+        clips = tmp_dir / folder.name
+        clips.mkdir()
+        for f in files:
+            (clips / f.name).symlink_to(f.resolve())
+        # the baseline's model call gets one of our rows (the naive vector has another width), as bench_model's
+        x = artifact.scaler.transform(raw_features(artifact, load_audio(files[0], artifact.features.sample_rate,
+                                                                        **audio_options(artifact)))[None])
+        naive_features(str(files[0]))  # imports and caches, untimed
+
+        def baseline() -> float:
+            t0 = time.perf_counter()
+            for f in files:
+                naive_features(str(f))
+                artifact.model.predict_proba(x)
+            return time.perf_counter() - t0
+
+        pools, ones, bases = [], [], []
+        for _ in range(repeats):  # interleaved, best of each: a shared machine's load drifts between runs
+            pools.append(run_predict(clips, model, tmp_dir / "pool.csv"))
+            ones.append(run_predict(clips, model, tmp_dir / "one.csv", workers=1))
+            bases.append(baseline())
+        pool, one = pd.read_csv(tmp_dir / "pool.csv"), pd.read_csv(tmp_dir / "one.csv")
+        probs = [c for c in pool.columns if c.startswith("prob_")]
+        same = (pool["path"].tolist() == one["path"].tolist() and pool["status"].tolist() == one["status"].tolist()
+                and np.allclose(pool[probs].to_numpy(float), one[probs].to_numpy(float), atol=1e-6, equal_nan=True))
+    pool_s, one_s, base_s = min(pools), min(ones), min(bases)
+    runs = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+    n = len(files)
+    print(f"ser predict FOLDER (pool, {available_cores()} workers): {pool_s:6.1f} s, {n / pool_s:5.1f} clips/s "
+          f"(start-up and model load included; runs {runs(pools)}); {(pool['status'] == 'ok').sum()} of {n} ok")
+    print(f"ser predict FOLDER --workers 1 (one process): {one_s:6.1f} s, {n / one_s:5.1f} clips/s (runs {runs(ones)})"
+          f" -> pool / one process speed-up {one_s / pool_s:.2f}x; same rows: {same}")
+    print(f"baseline (librosa.load 22,050 Hz + separate librosa features + model, per file, warm): {base_s:6.1f} s, "
+          f"{n / base_s:5.1f} clips/s (runs {runs(bases)}) -> ratio baseline / ours = {base_s / pool_s:.2f}")
+    print("note: the baseline computes only librosa features; ours also computes eGeMAPS and the encoder when the "
+          "model's features include them (the model's accuracy needs them)")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return 0 if same else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pooled", default="models/zoo/svc", help="pooled-feature model artefact ('' to skip)")
@@ -130,7 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=50, help="timed single-clip runs (median reported)")
     ap.add_argument("--batch", type=int, default=64, help="clips for the throughput measurement")
     ap.add_argument("--threads", type=int, default=None, help="cap BLAS/TF threads (default: all cores)")
+    ap.add_argument("--folder", type=Path, default=None, help="folder mode: time `ser predict` on this folder's files")
+    ap.add_argument("--files", type=int, default=300, help="folder mode: how many of its files (sorted)")
+    ap.add_argument("--model", type=Path, default=Path("models/best"), help="folder mode: the model artefact")
+    ap.add_argument("--repeats", type=int, default=2, help="folder mode: interleaved runs of each (best reported)")
     args = ap.parse_args(argv)
+    if args.folder is not None:
+        if not (args.model / "artifact.json").is_file():
+            ap.error(f"{args.model} is not a model artefact (run `make run` or pass --model)")
+        return bench_folder(args.folder, args.files, args.model, max(1, args.repeats))
     if args.threads:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)

@@ -110,10 +110,14 @@ def predict(
     emotions: Annotated[Optional[str], typer.Option(help=EMOTIONS_HELP, show_default=False)] = None,
     params: Annotated[Path, typer.Option("--params", help="params.yaml (its optional predict.emotions is the default "
                                                           "of --emotions)")] = Path("params.yaml"),
+    workers: Annotated[Optional[int], typer.Option(
+        help="processes decoding files and computing features (default: one per core; 1: this process only, no "
+             "pool); not used with --segment", min=1, show_default=False)] = None,
 ) -> None:
     """Predict the emotion of each file (folders are searched recursively); a bad file gets an error row."""
-    from ser.predict import (exit_code, expand_paths, failed_files, files_table, no_speech_files, predict_files,
+    from ser.predict import (collect_rows, exit_code, expand_paths, failed_files, files_table, iter_file_rows,
                              predict_files_segments, write_table)
+    from ser.predict_pool import default_workers
 
     from ser.grouping import GROUP_MODES
 
@@ -128,17 +132,22 @@ def predict(
     files = expand_paths(paths)
     if not files:
         _fail("no audio files found in the given paths")
-    with progress() as bar:
+    limit = 50 if segment is None else 200
+    with progress("clips" if segment is None else "files") as bar:
         task = bar.add_task("predict", total=len(files))
         tick = lambda: bar.advance(task)  # noqa: E731
-        if segment is None:
-            df = predict_files(artifact, files, on_file=tick, group_by=group_by, emotions=allowed)
+        if segment is None:  # rows stream to --out; only the table's first rows stay in memory
+            rows = iter_file_rows(artifact, files, on_file=tick, group_by=group_by, emotions=allowed,
+                                  workers=workers or default_workers())
+            df, tally = collect_rows(rows, out, keep=limit, keep_all=plot is not None)
         else:
             df = predict_files_segments(artifact, files, segment, hop, on_file=tick, group=group_by != "none",
                                         emotions=allowed)
+            if out:
+                write_table(df, out)
+    n_rows = tally.rows if segment is None else len(df)
     if out:
-        write_table(df, out)
-        console.print(f"wrote {len(df)} {'windows' if segment else 'predictions'} to {out}")
+        console.print(f"wrote {n_rows} {'windows' if segment else 'predictions'} to {out}")
     if plot:
         from ser.predict_plots import plot_radars, plot_timeline
 
@@ -149,23 +158,22 @@ def predict(
         console.print(f"wrote {plot}")
     if allowed:
         console.print(f"predicting only {', '.join(allowed)} (the other emotions' probabilities are 0)")
-    limit = 50 if segment is None else 200
     if segment is None:
-        stdout.print(files_table(df, f"predictions ({artifact.name})"))
+        stdout.print(files_table(df, f"predictions ({artifact.name})", limit=limit))
     else:
         hop_s = segment if hop is None else hop
         stdout.print(_timeline_table(df, f"timeline ({artifact.name}, window {segment:g} s, hop {hop_s:g} s)"))
-    if len(df) > limit:
-        stdout.print(f"... {len(df) - limit} more rows" + (f" in {out}" if out else " (use --out)"))
-    bad, total = failed_files(df)
+    if n_rows > limit:
+        stdout.print(f"... {n_rows - limit} more rows" + (f" in {out}" if out else " (use --out)"))
+    bad, total = tally.failed_files() if segment is None else failed_files(df)
     if bad:
         console.print(f"[yellow]{bad} of {total} file(s) could not be read (see the error column)")
-    quiet = no_speech_files(df) if segment is None else int((df["status"] == "no_speech").sum())
+    quiet = tally.no_speech if segment is None else int((df["status"] == "no_speech").sum())
     if quiet:
         what = "file(s)" if segment is None else "window(s)"
         console.print(f"[yellow]{quiet} {what} with no speech detected (silence, a tone, noise or a sample rate under "
                       "8 kHz): no emotion given (status no_speech)")
-    if exit_code(df):
+    if (tally.exit_code() if segment is None else exit_code(df)):
         fail(f"no file could be predicted ({total} tried)")
 
 

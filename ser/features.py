@@ -60,7 +60,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -74,6 +74,7 @@ __all__ = [
     "extract_logmel",
     "extract_pooled",
     "extract_pooled_vector",
+    "extract_pooled_batch",
     "limit_blas_threads",
     "n_frames_for",
     "n_pooled_features",
@@ -636,6 +637,25 @@ def extract_pooled_vector(audio: np.ndarray, cfg: FeatureConfig | None = None) -
     ``pooled_feature_names(cfg)``."""
     cfg = cfg or FeatureConfig()
     return _fuse(_pooled_from(*_analyse(audio, cfg), cfg), audio, cfg)
+
+
+def extract_pooled_batch(audios: Sequence[np.ndarray], cfg: FeatureConfig | None = None) -> list[np.ndarray]:
+    """``extract_pooled_vector`` of several clips, with the encoder run over all of them together
+    (``features.encoder.batch_size`` clips of one input length per call) instead of once per clip."""
+    cfg = cfg or FeatureConfig()
+    parts = [[_pooled_from(*_analyse(a, cfg), cfg)] for a in audios]
+    if cfg.opensmile:
+        from ser.egemaps import extract_egemaps
+
+        for row, a in zip(parts, audios):
+            row.append(extract_egemaps(np.asarray(a, dtype=np.float32), cfg.sample_rate, cfg.opensmile))
+    if cfg.encoder is not None and len(audios):
+        from ser.encoder import extract_encoder
+
+        encoded = extract_encoder([np.asarray(a, dtype=np.float32) for a in audios], cfg.sample_rate, cfg.encoder)
+        for row, enc in zip(parts, encoded):
+            row.append(enc)
+    return [np.concatenate(row).astype(np.float32) if len(row) > 1 else row[0] for row in parts]
 
 
 def extract_pooled(audio: np.ndarray, cfg: FeatureConfig | None = None) -> dict[str, float]:

@@ -17,7 +17,8 @@ their length and their start/end times).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from ser.artifact import Artifact
 from ser.audio import AudioError, load_audio, probe
 from ser.corpora.base import AUDIO_EXTENSIONS
 from ser.params import parse_emotions
-from ser.predictor import FAST_KERAS_BATCH, Predictor, check_proba
+from ser.predictor import Predictor, check_proba
 from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, check_rate, detect_speech
 
@@ -126,48 +127,88 @@ def _status(err: Exception | None) -> str:
 
 
 def predict_files(artifact: Artifact, paths: Iterable[Path | str], on_file: Callable[[], None] | None = None,
-                  group_by: str = "auto", emotions: Sequence[str] | None = None) -> pd.DataFrame:
+                  group_by: str = "auto", emotions: Sequence[str] | None = None, workers: int = 1) -> pd.DataFrame:
     """One row per file: path, emotion, confidence, prob_<emotion> x7, group, normalised_by, status, error.
 
     `status` is `ok`, `no_speech` (the file holds no detectable voice, or its sample rate is under the
     8 kHz floor: no emotion is given) or `error` (unreadable audio); `error` says why.
     `group_by` (see ser.grouping) says which files share a voice; a model trained with per-speaker
     normalisation standardises each group of at least `min_group_size` files with speech by the group's
-    own statistics (`normalised_by` = "group"), others by the training set's ("global"). Groups are
-    processed one at a time, so memory follows the largest group, not the folder. `emotions` restricts the
-    predictions to that set (ser.predictor.mask_proba: the other columns are 0); ValueError for an unknown name.
+    own statistics (`normalised_by` = "group"), others by the training set's ("global"). `emotions` restricts
+    the predictions to that set (ser.predictor.mask_proba: the other columns are 0); ValueError for an unknown
+    name. `workers` > 1 computes the features in that many processes (`iter_file_rows`, which streams).
+    """
+    rows = iter_file_rows(artifact, paths, on_file=on_file, group_by=group_by, emotions=emotions, workers=workers)
+    return pd.DataFrame(list(rows), columns=FILE_COLUMNS)
+
+
+CHUNK_FILES = 16
+
+
+def chunk_size_for(artifact: Artifact) -> int:
+    """Files per worker task: a few encoder batches (fewer tasks cost less; smaller ones balance better)."""
+    enc = artifact.features.encoder
+    return max(CHUNK_FILES, enc.batch_size if enc is not None else 1)
+
+
+def iter_file_rows(artifact: Artifact, paths: Iterable[Path | str], on_file: Callable[[], None] | None = None,
+                   group_by: str = "auto", emotions: Sequence[str] | None = None, workers: int = 1,
+                   chunk_size: int | None = None) -> Iterator[dict[str, Any]]:
+    """`predict_files`'s rows, yielded in file order as soon as they are known, never all held at once.
+
+    Files are taken group by group (ser.grouping) in chunks of `chunk_size`; workers (ser.predict_pool)
+    decode them, gate them for speech and compute their raw features; here each group is scaled and scored
+    as soon as its last file is in (a group's statistics need all its rows; files without a group are
+    scored chunk by chunk). Memory follows the largest group and the chunks in flight, not the folder,
+    as long as each group's files come together in the listing (a folder's sorted files do).
     """
     from ser.grouping import group_keys
+    from ser.predict_pool import featurise_chunks
 
     allowed = parse_emotions(emotions)
     p = predictor(artifact)
     files = expand_paths(paths)
     keys = group_keys(files, group_by)
-    members: dict[str | None, list[int]] = {}
-    for i, key in enumerate(keys):
-        members.setdefault(key, []).append(i)
-    rows: list[dict[str, Any] | None] = [None] * len(files)
-    for key, idx in members.items():
-        # files without a group share no statistics: score them in bounded batches
-        batches = [idx] if key is not None else [idx[i:i + FAST_KERAS_BATCH] for i in range(0, len(idx), FAST_KERAS_BATCH)]
-        for batch in batches:
-            good, raw = [], []
-            for i in batch:
-                try:
-                    audio = p.load(files[i])
-                    p.speech(audio)
-                    raw.append(p.raw(audio))
-                    good.append(i)
-                except (AudioError, ValueError) as err:
-                    rows[i] = {"path": str(files[i]), **_error_row(err), "group": key, "normalised_by": None}
-                if on_file:
-                    on_file()
-            if good:
-                proba, own = p.proba_group(raw, key, allowed)
-                for i, pr in zip(good, proba):
-                    rows[i] = {"path": str(files[i]), **result_row(pr), "group": key,
-                               "normalised_by": "group" if own else "global", "status": "ok", "error": ""}
-    return pd.DataFrame(rows, columns=FILE_COLUMNS)
+    first: dict[str | None, int] = {}
+    for key in keys:
+        first.setdefault(key, len(first))
+    order = sorted(range(len(files)), key=lambda i: first[keys[i]])  # stable: file order within a group
+    size = chunk_size or chunk_size_for(artifact)
+    chunks = [order[i:i + size] for i in range(0, len(order), size)]
+    left = {key: 0 for key in first}
+    for key in keys:
+        left[key] += 1
+    waiting: dict[str | None, list[tuple[int, np.ndarray]]] = {}
+    done: dict[int, dict[str, Any]] = {}
+    next_row = 0
+
+    def score(key: str | None, items: list[tuple[int, np.ndarray]]) -> None:
+        proba, own = p.proba_group([raw for _, raw in items], key, allowed)
+        for (i, _), pr in zip(items, proba):
+            done[i] = {"path": str(files[i]), **result_row(pr), "group": key,
+                       "normalised_by": "group" if own else "global", "status": "ok", "error": ""}
+
+    for n, results in featurise_chunks(p.featuriser(), [[files[i] for i in c] for c in chunks], workers):
+        ungrouped = []
+        for i, res in zip(chunks[n], results):
+            key = keys[i]
+            left[key] -= 1
+            if res.raw is None:
+                done[i] = {"path": str(files[i]), "emotion": None, "confidence": None, **dict.fromkeys(PROB_COLUMNS),
+                           "group": key, "normalised_by": None, "status": res.status, "error": res.error}
+            elif key is None:
+                ungrouped.append((i, res.raw))
+            else:
+                waiting.setdefault(key, []).append((i, res.raw))
+            if key is not None and not left[key] and waiting.get(key):
+                score(key, waiting.pop(key))
+            if on_file:
+                on_file()
+        if ungrouped:
+            score(None, ungrouped)
+        while next_row in done:
+            yield done.pop(next_row)
+            next_row += 1
 
 
 # -- sliding windows ---------------------------------------------------------------------------------
@@ -433,14 +474,22 @@ def exit_code(df: pd.DataFrame) -> int:
     return 1 if len(df) and not (_status_column(df) == "ok").any() else 0
 
 
+OUT_SUFFIXES = (".csv", ".parquet", ".json")
+
+
+def _check_out(out: Path | str) -> Path:
+    out = Path(out)
+    if out.suffix.lower() not in OUT_SUFFIXES:
+        raise ValueError(f"--out must end in .csv, .parquet or .json, not {out.suffix.lower()!r}")
+    return out
+
+
 def write_table(df: pd.DataFrame, out: Path | str) -> Path:
     """Write predictions atomically as .csv, .parquet or .json (records); other suffixes are a ValueError."""
     from ser.io import atomic_path
 
-    out = Path(out)
+    out = _check_out(out)
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".json"):
-        raise ValueError(f"--out must end in .csv, .parquet or .json, not {suffix!r}")
     with atomic_path(out) as tmp:
         if suffix == ".csv":
             df.to_csv(tmp, index=False)
@@ -449,3 +498,101 @@ def write_table(df: pd.DataFrame, out: Path | str) -> Path:
         else:
             df.to_json(tmp, orient="records", indent=2)
     return out
+
+
+def _file_schema() -> Any:
+    import pyarrow as pa
+
+    text = {"path", "emotion", "group", "normalised_by", "status", "error"}
+    return pa.schema([(c, pa.string() if c in text else pa.float64()) for c in FILE_COLUMNS])
+
+
+class TableWriter:
+    """`predict_files` rows appended batch by batch to a .csv, .parquet or .json file (what `write_table`
+    writes for the whole table), in a temp file that replaces `out` only when the block ends without error."""
+
+    def __init__(self, out: Path | str):
+        self.out = _check_out(out)
+        self.suffix = self.out.suffix.lower()
+        self.rows = 0
+
+    def __enter__(self) -> TableWriter:
+        from contextlib import ExitStack
+
+        from ser.io import atomic_path
+
+        self._stack = ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.out))
+        if self.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            self._parquet = self._stack.enter_context(pq.ParquetWriter(tmp, _file_schema()))
+        else:
+            self._text = self._stack.enter_context(open(tmp, "w", encoding="utf-8", newline=""))
+        return self
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        df = pd.DataFrame(rows, columns=FILE_COLUMNS)
+        if self.suffix == ".parquet":
+            import pyarrow as pa
+
+            self._parquet.write_table(pa.Table.from_pandas(df, schema=_file_schema(), preserve_index=False))
+        elif self.suffix == ".csv":
+            df.to_csv(self._text, header=not self.rows, index=False)
+        else:  # the records of this batch spliced into one JSON array, as DataFrame.to_json writes it
+            body = df.to_json(orient="records", indent=2)[2:-2]
+            self._text.write(("[\n" if not self.rows else ",\n") + body)
+        self.rows += len(df)
+
+    def __exit__(self, *exc: Any) -> bool:
+        if self.suffix == ".csv" and not self.rows:
+            pd.DataFrame(columns=FILE_COLUMNS).to_csv(self._text, index=False)
+        elif self.suffix == ".json":
+            self._text.write("\n]" if self.rows else "[]")
+        return bool(self._stack.__exit__(*exc))
+
+
+@dataclass
+class Tally:
+    """Running counts of `predict_files` rows: what `failed_files`, `no_speech_files` and `exit_code` say of
+    the whole table, without holding it (one row per file; a file given twice counts twice)."""
+
+    rows: int = 0
+    ok: int = 0
+    no_speech: int = 0
+    error: int = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows += 1
+        status = row.get("status") or ("error" if row.get("error") else "ok")
+        setattr(self, status, getattr(self, status) + 1)
+
+    def failed_files(self) -> tuple[int, int]:
+        return self.error, self.rows
+
+    def exit_code(self) -> int:
+        return 1 if self.rows and not self.ok else 0
+
+
+def collect_rows(rows: Iterable[dict[str, Any]], out: Path | str | None = None, keep: int = 50,
+                 keep_all: bool = False, batch: int = 256) -> tuple[pd.DataFrame, Tally]:
+    """Drain `iter_file_rows`: rows go to `out` (if any) `batch` at a time as they come, statuses are counted,
+    and the first `keep` rows (every row with `keep_all`, e.g. for a plot of every file) are returned."""
+    from contextlib import nullcontext
+
+    tally, kept, pending = Tally(), [], []
+    with TableWriter(out) if out is not None else nullcontext() as writer:
+        for row in rows:
+            tally.add(row)
+            if keep_all or len(kept) < keep:
+                kept.append(row)
+            if writer is not None:
+                pending.append(row)
+                if len(pending) >= batch:
+                    writer.write(pending)
+                    pending = []
+        if writer is not None:
+            writer.write(pending)
+    return pd.DataFrame(kept, columns=FILE_COLUMNS), tally

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from ser import EMOTIONS
 from ser.artifact import Artifact
 from ser.audio import AudioError, decode, load_audio, probe
+from ser.features import FeatureConfig
 from ser.params import parse_emotions
 from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, SpeechGate, SpeechReport, check_rate, detect_speech
@@ -50,6 +52,74 @@ def mask_proba(proba: np.ndarray, emotions: Iterable[str] | None) -> np.ndarray:
     return np.where(total > 0, out / np.where(total > 0, total, 1.0), uniform)
 
 
+@dataclass(frozen=True)
+class Featuriser:
+    """An artefact's audio -> speech check -> raw features, without its model or scaler: small and
+    picklable, so a process-pool worker can compute features without loading the model (or TensorFlow)."""
+
+    features: FeatureConfig
+    input: str  # "pooled" or "sequence", the model's input
+    audio_options: dict[str, Any]
+    gate: SpeechGate
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.features.sample_rate)
+
+    def load(self, path: Path | str) -> np.ndarray:
+        """A file decoded as in training; NoSpeech for a sample rate under the floor (from the header)."""
+        check_rate(probe(path).sample_rate, self.gate)
+        return load_audio(path, self.sample_rate, **self.audio_options)
+
+    def speech(self, audio: np.ndarray) -> SpeechReport:
+        """How much voice `audio` (at the artefact's rate) holds; NoSpeech when not enough."""
+        report = detect_speech(audio, self.sample_rate, self.gate)
+        if not report.speech:
+            raise NoSpeech(f"no speech detected: {report.reason}")
+        return report
+
+    def raw(self, audio: np.ndarray) -> np.ndarray:
+        """The model's unscaled input for one clip: (d,) pooled or (frames, mels) log-mel; ValueError if not finite."""
+        from ser.features import extract_logmel, extract_pooled_vector
+
+        if self.input == "pooled":
+            raw = extract_pooled_vector(audio, self.features)
+        else:
+            raw = extract_logmel(audio, self.features)[0]
+        return _finite(raw)
+
+    def raw_many(self, audios: list[np.ndarray]) -> list[np.ndarray | ValueError]:
+        """`raw` of several clips, the encoder batched across them (ser.features.extract_pooled_batch); a clip
+        that fails gets its ValueError in its place (the batch is redone clip by clip to tell which)."""
+        from ser.features import extract_pooled_batch
+
+        if self.input != "pooled" or len(audios) < 2:
+            return [self._raw_or_error(a) for a in audios]
+        try:
+            rows = extract_pooled_batch(audios, self.features)
+        except ValueError:
+            return [self._raw_or_error(a) for a in audios]
+        out: list[np.ndarray | ValueError] = []
+        for row in rows:
+            try:
+                out.append(_finite(row))
+            except ValueError as err:
+                out.append(err)
+        return out
+
+    def _raw_or_error(self, audio: np.ndarray) -> np.ndarray | ValueError:
+        try:
+            return self.raw(audio)
+        except ValueError as err:
+            return err
+
+
+def _finite(raw: np.ndarray) -> np.ndarray:
+    if not np.isfinite(raw).all():
+        raise ValueError("the audio gives non-finite features (extreme sample values)")
+    return raw
+
+
 class Predictor:
     """The loaded artefact with the one prediction path; thread-safe, synchronous."""
 
@@ -71,11 +141,14 @@ class Predictor:
             found = artifact.__dict__.setdefault("_predictor", cls(artifact))
         return found
 
+    def featuriser(self) -> Featuriser:
+        """This predictor's feature path (with its current speech gate), for a worker process."""
+        return Featuriser(self.artifact.features, self.artifact.input, dict(self.audio_options), self.gate)
+
     # -- audio ----------------------------------------------------------------------------------
     def load(self, path: Path | str) -> np.ndarray:
         """A file decoded as in training; NoSpeech for a sample rate under the floor (from the header)."""
-        check_rate(probe(path).sample_rate, self.gate)
-        return load_audio(path, self.sample_rate, **self.audio_options)
+        return self.featuriser().load(path)
 
     def decode(self, data: bytes, name: str, min_duration_s: float = 0.0) -> np.ndarray:
         """In-memory audio (an upload) decoded as in training; the same rate floor."""
@@ -86,23 +159,12 @@ class Predictor:
 
     def speech(self, audio: np.ndarray) -> SpeechReport:
         """How much voice `audio` (at the artefact's rate) holds; NoSpeech when not enough."""
-        report = detect_speech(audio, self.sample_rate, self.gate)
-        if not report.speech:
-            raise NoSpeech(f"no speech detected: {report.reason}")
-        return report
+        return self.featuriser().speech(audio)
 
     # -- features and model ------------------------------------------------------------------------
     def raw(self, audio: np.ndarray) -> np.ndarray:
         """The model's unscaled input for one clip: (d,) pooled or (frames, mels) log-mel; ValueError if not finite."""
-        from ser.features import extract_logmel, extract_pooled_vector
-
-        if self.artifact.input == "pooled":
-            raw = extract_pooled_vector(audio, self.artifact.features)
-        else:
-            raw = extract_logmel(audio, self.artifact.features)[0]
-        if not np.isfinite(raw).all():
-            raise ValueError("the audio gives non-finite features (extreme sample values)")
-        return raw
+        return self.featuriser().raw(audio)
 
     def model_proba(self, x: np.ndarray) -> np.ndarray:
         """(n, 7) for scaled inputs, under the lock: `predict_proba`, or Keras's `predict_on_batch` for small
@@ -150,4 +212,4 @@ class Predictor:
         return self.warm_s
 
 
-__all__ = ["AudioError", "NoSpeech", "Predictor", "check_proba", "mask_proba", "parse_emotions"]
+__all__ = ["AudioError", "Featuriser", "NoSpeech", "Predictor", "check_proba", "mask_proba", "parse_emotions"]

@@ -289,3 +289,14 @@ def test_config_hash_stable_and_sensitive():
         ("n_mfcc", 13), ("mfcc_deltas", False), ("n_mels", 40), ("fmin", 60.0), ("stats", ["mean"]),
         ("stats", ["std", "mean"]), ("logmel_frames", 200), ("hop_length", 128), ("contrast_fmin", 150.0)]}
     assert h not in changed and len(changed) == 9
+
+
+def test_pooled_batch_equals_one_clip_at_a_time(write_wav, tmp_path):
+    from ser.audio import load_audio
+
+    cfg = F.FeatureConfig()
+    audios = [load_audio(write_wav(tmp_path / f"tone_{s}.wav", seconds=s), cfg.sample_rate) for s in (0.3, 1.0, 2.5)]
+    batch = F.extract_pooled_batch(audios, cfg)
+    assert len(batch) == 3 and F.extract_pooled_batch([], cfg) == []
+    for one, audio in zip(batch, audios):
+        np.testing.assert_array_equal(one, F.extract_pooled_vector(audio, cfg))
