@@ -33,7 +33,7 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 def test_registry_lists_every_kind_without_importing():
     assert sorted(MODELS) == sorted(CLASSICAL + KERAS)
-    assert len(MODELS) == 14 and "svc" in MODELS and "nope" not in MODELS
+    assert len(MODELS) == 15 and "svc" in MODELS and "nope" not in MODELS
     assert {model_framework(k) for k in CLASSICAL} == {"sklearn"}
     assert {model_framework(k) for k in KERAS} == {"keras"}
     assert [model_input(k) for k in KERAS] == ["pooled", "logmel", "logmel", "logmel", "logmel", "logmel"]
