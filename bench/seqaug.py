@@ -108,6 +108,8 @@ def screen(args: argparse.Namespace) -> None:
     from ser.train import holdout
 
     params = settings()
+    if args.seed is not None:  # another draw of initial weights, shuffling, masks and mixing: the screen's noise
+        params = params.model_copy(update={"seed": args.seed})
     manifest = pd.read_parquet(args.manifest)
     table = load_logmel(Path(args.features), manifest, params)
     train, val, _ = holdout(table)
@@ -122,7 +124,7 @@ def screen(args: argparse.Namespace) -> None:
         pred = val.meta[["corpus", "speaker"]].assign(actual=[EMOTIONS[i] for i in val.y],
                                                       predicted=[EMOTIONS[i] for i in proba.argmax(axis=1)])
         scores = corpus_scores(pred, n_boot=1000, seed=params.seed)
-        row = {"config": name, "spec": spec, "max_epochs": args.epochs, **info,
+        row = {"config": name, "spec": spec, "max_epochs": args.epochs, "seed": params.seed, **info,
                "mean": scores["uar_corpus_mean"]["uar"], "ci": scores["uar_corpus_mean"]["ci"],
                "per_corpus": {c: v["uar"] for c, v in scores["uar_by_corpus"].items()},
                "load": os.getloadavg(), "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -136,7 +138,7 @@ def screen(args: argparse.Namespace) -> None:
 def write_screen(rows_path: Path, out: Path, n_train: int, train: Any, val: Any) -> None:
     rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
     corpora = sorted({c for r in rows for c in r["per_corpus"]})
-    base = next((r for r in rows if r["config"] == "cnn2d"), None)
+    base = {r.get("seed", 42): r for r in reversed(rows) if r["config"] == "cnn2d"}
     spk = val.meta.groupby("corpus")["speaker"].nunique()
     lines = [
         "# Log-mel sequence models with SpecAugment, mixup and attention pooling: validation-speaker screen",
@@ -154,13 +156,14 @@ def write_screen(rows_path: Path, out: Path, n_train: int, train: Any, val: Any)
         "weights, Adam 1e-3, batch 32. SpecAugment: 2 frequency masks of <= 8 mels and 2 time masks of <= 30 frames; "
         "mixup alpha 0.2 (keras.layers.MixUp).",
         "",
-        "| configuration | " + " | ".join(corpora) + " | val mean UAR | 95 % CI | Δ vs cnn2d | epochs (cap) | stop | "
-        "fit s | load 1/5/15 |",
-        "|" + "---|" * (len(corpora) + 8),
+        "| configuration | seed | " + " | ".join(corpora) + " | val mean UAR | 95 % CI | Δ vs cnn2d (same seed) | "
+        "epochs (cap) | stop | fit s | load 1/5/15 |",
+        "|" + "---|" * (len(corpora) + 9),
     ]
     for r in rows:
-        delta = f"{100 * (r['mean'] - base['mean']):+.1f}" if base else "–"
-        lines.append(f"| {r['config']} | " + " | ".join(f"{r['per_corpus'].get(c, float('nan')):.3f}" for c in corpora)
+        b = base.get(r.get("seed", 42))
+        delta = f"{100 * (r['mean'] - b['mean']):+.1f}" if b else "–"
+        lines.append(f"| {r['config']} | {r.get('seed', 42)} | " + " | ".join(f"{r['per_corpus'].get(c, float('nan')):.3f}" for c in corpora)
                      + f" | **{r['mean']:.3f}** | {r['ci'][0]:.3f}–{r['ci'][1]:.3f} | {delta} | {r['epochs']} "
                      f"({r['max_epochs']}) | {r['stop']} | {r['train_s']:.0f} | "
                      + "/".join(f"{v:.1f}" for v in r["load"]) + " |")
@@ -302,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.choices["screen"]
     s.add_argument("--configs", default=",".join(CONFIGS))
     s.add_argument("--out", default=str(OUT))
+    s.add_argument("--seed", type=int, default=None, help="model seed (default: params.yaml seed)")
     c = sub.choices["cv"]
     c.add_argument("--config", required=True, choices=sorted(CONFIGS))
     c.add_argument("--cache", default="/tmp/ser_bench_encoder")
