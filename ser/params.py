@@ -255,6 +255,25 @@ class KerasParams(_Section):
     verbose: int = Field(0, ge=0, le=2)
 
 
+class SpecAugmentParams(_Section):
+    """`models.NAME.spec_augment:` SpecAugment masks on a log-mel model's TRAINING batches (ser.models.keras_models):
+    `freq_masks` bands of up to `freq_width` mels and `time_masks` spans of up to `time_width` frames set to 0
+    (the standardised mean), each width drawn uniformly from 0..max per clip."""
+
+    freq_masks: int = Field(2, ge=0)
+    freq_width: int = Field(8, ge=0)
+    time_masks: int = Field(2, ge=0)
+    time_width: int = Field(30, ge=0)
+
+
+class SequenceAugmentParams(_Section):
+    """Training-batch augmentation keys every log-mel Keras model accepts in its `models:` entry; both off by
+    default (measured on validation speakers in bench/results/seqaug_shared.md)."""
+
+    spec_augment: SpecAugmentParams | None = None
+    mixup_alpha: float = Field(0.0, ge=0)  # > 0: mix pairs of training clips and their labels, weight ~ Beta(a, a)
+
+
 class TrainParams(_Section):
     """`train:` Keras knobs, the data-size fraction, and the models also scored leave-one-speaker-out."""
 

@@ -71,3 +71,13 @@ def test_seed_and_schedule_defaults_are_the_params_defaults():
     assert sig["min_eval_speakers"].default == split.min_eval_speakers == 2
     assert FeatureSettings(features=FeatureConfig()).seed == seed
     assert pipeline.DEFAULT_CRON == ScheduleParams().cron == "0 3 * * *"
+
+
+def test_sequence_augmentation_defaults_are_off():
+    from ser.params import SequenceAugmentParams, SpecAugmentParams
+
+    assert SequenceAugmentParams().model_dump() == {"spec_augment": None, "mixup_alpha": 0.0}
+    assert SpecAugmentParams().model_dump() == {"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 30}
+    keras_models = pytest.importorskip("ser.models.keras_models")
+    assert keras_models.AUGMENT_KEYS == set(SequenceAugmentParams.model_fields)
+    assert keras_models.SpecAugment().get_config()["time_width"] == SpecAugmentParams().time_width

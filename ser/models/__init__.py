@@ -38,6 +38,7 @@ _ENTRIES: dict[str, _Entry] = {
     "cnn2d": _Entry(f"{_KERAS}:CNN2D", "logmel", "keras"),
     "cnn_lstm": _Entry(f"{_KERAS}:CNNLSTM", "logmel", "keras"),
     "dual_cnn_lstm": _Entry(f"{_KERAS}:DualCNNLSTM", "logmel", "keras"),
+    "cnn_attention": _Entry(f"{_KERAS}:CNNAttention", "logmel", "keras"),
 }
 
 

@@ -7,6 +7,9 @@ lazily. Inputs arrive standardised by the caller: pooled models take (n, d), log
 so a saved model reloads without data.
 
 Training knobs come from the shared `training` dict (`train.keras`; defaults: `ser.params.KerasParams`).
+Every log-mel model also takes `spec_augment` and `mixup_alpha` in its own block (`ser.params.SequenceAugmentParams`):
+SpecAugment is a layer that acts in training only, mixup a `keras.layers.MixUp` over the training batches; both
+leave validation, prediction and the saved network's inference unchanged.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 from ser.models.base import N_CLASSES, SerModel  # noqa: E402
-from ser.params import KerasParams  # noqa: E402
+from ser.params import KerasParams, SequenceAugmentParams  # noqa: E402
 
 log = get_logger(__name__)
 
@@ -164,6 +167,124 @@ def _pool_size(dims: tuple[int, ...], want: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(w if d >= w else 1 for d, w in zip(dims, want))
 
 
+AUGMENT_KEYS = frozenset(SequenceAugmentParams.model_fields)
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class SpecAugment(layers.Layer):
+    """SpecAugment (Park et al. 2019) on (batch, frames, mels): per clip, `freq_masks` bands of 0..`freq_width`
+    mels and `time_masks` spans of 0..`time_width` frames are set to 0 (inputs are standardised, so 0 is the
+    mean). Seeded; the identity outside training, so prediction and a reloaded model are unaffected."""
+
+    def __init__(self, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2, time_width: int = 30,
+                 seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.freq_masks, self.freq_width = int(freq_masks), int(freq_width)
+        self.time_masks, self.time_width = int(time_masks), int(time_width)
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def _keep(self, batch: Any, size: int, count: int, width: int) -> Any:
+        """(batch, size) 1/0: 0 inside `count` random spans of 0..width positions each."""
+        keep = keras.ops.ones((batch, size))
+        width = min(width, size)
+        if not count or not width:
+            return keep
+        pos = keras.ops.arange(size, dtype="float32")[None, :]
+        for _ in range(count):
+            w = keras.ops.floor(keras.random.uniform((batch, 1), 0, width + 1, seed=self.generator))
+            start = keras.ops.floor(keras.random.uniform((batch, 1), 0, 1, seed=self.generator) * (size - w + 1))
+            inside = keras.ops.logical_and(pos >= start, pos < start + w)
+            keep = keep * (1.0 - keras.ops.cast(inside, "float32"))
+        return keep
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training:
+            return inputs
+        batch, frames, mels = keras.ops.shape(inputs)[0], inputs.shape[1], inputs.shape[2]
+        freq = self._keep(batch, mels, self.freq_masks, self.freq_width)[:, None, :]
+        time = self._keep(batch, frames, self.time_masks, self.time_width)[:, :, None]
+        return inputs * keras.ops.cast(freq * time, inputs.dtype)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "freq_masks": self.freq_masks, "freq_width": self.freq_width,
+                "time_masks": self.time_masks, "time_width": self.time_width, "seed": self.seed}
+
+
+class MixupBatches(keras.utils.PyDataset):
+    """Training batches for `fit`: reshuffled each epoch, each batch mixed by `keras.layers.MixUp` (pairs within
+    the batch, per-clip weight ~ Beta(alpha, alpha)); one-hot labels and sample weights mixed alike. Batch i of
+    epoch e depends only on (seed, e, i), so the same seed gives the same batches."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, batch_size: int,
+                 alpha: float, seed: int):
+        super().__init__()  # one worker, no multiprocessing: batches are built in order in this thread
+        self.x = np.asarray(x, dtype=np.float32)
+        self.y = keras.utils.to_categorical(np.asarray(y), N_CLASSES).astype(np.float32)
+        self.w = (np.ones(len(self.x), np.float32) if sample_weight is None
+                  else np.asarray(sample_weight, dtype=np.float32))
+        self.batch_size, self.seed, self.epoch = int(batch_size), int(seed), 0
+        self.mixup = layers.MixUp(alpha=float(alpha), seed=int(seed))
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        images = self.x[rows][..., None]  # MixUp takes (batch, height, width, channels)
+        seed = int(np.random.default_rng([self.seed, self.epoch, index]).integers(2**31 - 1))
+        t = self.mixup.get_random_transformation(images, training=True, seed=seed)
+        x = keras.ops.convert_to_numpy(self.mixup.transform_images(images, t, training=True))[..., 0]
+        y = keras.ops.convert_to_numpy(self.mixup.transform_labels(self.y[rows], t, training=True))
+        lam = keras.ops.convert_to_numpy(t["mix_weight"]).astype(np.float32)
+        w = self.w[rows]
+        w = lam * w + (1.0 - lam) * w[keras.ops.convert_to_numpy(t["permutation_order"])]
+        return x.astype(np.float32), y.astype(np.float32), w.astype(np.float32)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._order()
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class AttentiveStatsPooling(layers.Layer):
+    """(batch, time, d) -> (batch, d) attention-weighted mean (+ weighted std: 2d): a learned score per frame
+    (v . tanh(W h + b)), softmax over time, so the clip's emotional frames can outweigh silence and padding."""
+
+    def __init__(self, units: int = 64, std: bool = True, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.units, self.std = int(units), bool(std)
+
+    def build(self, input_shape: tuple) -> None:
+        d = int(input_shape[-1])
+        self.w = self.add_weight(shape=(d, self.units), initializer="glorot_uniform", name="w")
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros", name="b")
+        self.v = self.add_weight(shape=(self.units, 1), initializer="glorot_uniform", name="v")
+
+    def call(self, inputs: Any) -> Any:
+        ops = keras.ops
+        scores = ops.matmul(ops.tanh(ops.matmul(inputs, self.w) + self.b), self.v)  # (batch, time, 1)
+        weights = ops.softmax(scores, axis=1)
+        mean = ops.sum(weights * inputs, axis=1)
+        if not self.std:
+            return mean
+        var = ops.sum(weights * ops.square(inputs), axis=1) - ops.square(mean)
+        return ops.concatenate([mean, ops.sqrt(ops.maximum(var, 1e-6))], axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], input_shape[-1] * (2 if self.std else 1))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units, "std": self.std}
+
+
 class KerasModel(SerModel):
     """Shared fit / predict / save / load for every Keras network."""
 
@@ -185,7 +306,22 @@ class KerasModel(SerModel):
 
     @classmethod
     def accepted_params(cls) -> set[str]:
-        return set(cls.DEFAULTS) | {"input_shape"}
+        return set(cls.DEFAULTS) | {"input_shape"} | (set(AUGMENT_KEYS) if cls.input == "logmel" else set())
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> None:
+        super().check_params(params)
+        if cls.input == "logmel":
+            try:
+                SequenceAugmentParams.model_validate({k: v for k, v in params.items() if k in AUGMENT_KEYS})
+            except ValueError as err:
+                raise ValueError(f"{cls.kind}: bad augmentation params: {err}") from None
+
+    def augment(self) -> SequenceAugmentParams:
+        """The training-batch augmentation this model's block asks for (all off for pooled models)."""
+        if self.input != "logmel":
+            return SequenceAugmentParams()
+        return SequenceAugmentParams.model_validate({k: v for k, v in self.params.items() if k in AUGMENT_KEYS})
 
     def hp(self, key: str) -> Any:
         return self.params.get(key, self.DEFAULTS[key])
@@ -206,7 +342,9 @@ class KerasModel(SerModel):
             raise ValueError(f"{self.kind} expects {self.input} input of rank {want + 1}, "
                              f"got per-example shape {input_shape}")
         inputs = keras.Input(shape=input_shape, name="features")
-        outputs = self.body(inputs)
+        masks = self.augment().spec_augment
+        t = inputs if masks is None else SpecAugment(**masks.model_dump(), seed=self.seed, name="spec_augment")(inputs)
+        outputs = self.body(t)
         self.params["input_shape"] = list(input_shape)
         self.model = keras.Model(inputs, outputs, name=self.kind)
         return self.model
@@ -227,8 +365,13 @@ class KerasModel(SerModel):
             make_deterministic(self.seed)
         if tuple(x.shape[1:]) != tuple(self.params["input_shape"]):
             raise ValueError(f"{self.kind} was built for {tuple(self.params['input_shape'])}, got {x.shape[1:]}")
-        self.model.compile(optimizer=make_optimizer(cfg["optimizer"], cfg["learning_rate"]),
-                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        alpha = self.augment().mixup_alpha
+        if alpha > 0:  # mixed labels are soft: categorical cross-entropy on one-hot labels
+            loss, metrics = "categorical_crossentropy", [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        else:
+            loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+        self.model.compile(optimizer=make_optimizer(cfg["optimizer"], cfg["learning_rate"]), loss=loss,
+                           metrics=metrics)
         recorder = _LrRecorder()
         progress = EpochLog(self.kind, int(cfg["epochs"]))
         callbacks: list[keras.callbacks.Callback] = [recorder, progress]
@@ -242,10 +385,17 @@ class KerasModel(SerModel):
                 callbacks.append(keras.callbacks.ReduceLROnPlateau(
                     monitor="val_loss", factor=float(cfg["reduce_lr_factor"]),
                     patience=int(cfg["reduce_lr_patience"]), min_lr=float(cfg["min_lr"])))
-        hist = self.model.fit(
-            x, y, batch_size=int(cfg["batch_size"]), epochs=int(cfg["epochs"]), validation_data=validation,
-            sample_weight=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32),
-            shuffle=True, callbacks=callbacks, verbose=int(cfg["verbose"]))
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
+        if alpha > 0:
+            if validation is not None:
+                validation = (validation[0], keras.utils.to_categorical(validation[1], N_CLASSES))
+            batches = MixupBatches(x, y, weights, int(cfg["batch_size"]), alpha, self.seed)
+            hist = self.model.fit(batches, epochs=int(cfg["epochs"]), validation_data=validation,
+                                  callbacks=callbacks, verbose=int(cfg["verbose"]))
+        else:
+            hist = self.model.fit(
+                x, y, batch_size=int(cfg["batch_size"]), epochs=int(cfg["epochs"]), validation_data=validation,
+                sample_weight=weights, shuffle=True, callbacks=callbacks, verbose=int(cfg["verbose"]))
         self.classes_seen = sorted(int(c) for c in np.unique(y))
         self.stop_reason = progress.stop_reason
         self.epochs_run = len(hist.history.get("loss", []))
@@ -467,4 +617,31 @@ class DualCNNLSTM(KerasModel):
         return layers.Dense(N_CLASSES, activation="softmax", kernel_regularizer=reg, name="emotion")(t)
 
 
-KERAS_MODELS: dict[str, type[KerasModel]] = {m.kind: m for m in (KerasMLP, CNN1D, CNN2D, CNNLSTM, DualCNNLSTM)}
+class CNNAttention(KerasModel):
+    """A small Conv2D front end (halving time in its first `time_pools` blocks, frequency in every block), each
+    frame's features projected to `proj_units`, then attentive statistics pooling over time (learned frame
+    weights; weighted mean and, with `std_pooling`, weighted std) and a dense softmax head."""
+
+    kind = "cnn_attention"
+    input = "logmel"
+    DEFAULTS = {"filters": [16, 32, 64], "kernel_size": 3, "time_pools": 2, "input_pool": [2, 1], "proj_units": 128,
+                "attention_units": 64, "std_pooling": True, "dropout": 0.0, "dense_units": 64}
+
+    def body(self, inputs: Any) -> Any:
+        drop = float(self.hp("dropout"))
+        time_pools = int(self.hp("time_pools"))
+        t = self.image(inputs)
+        for i, filters in enumerate(self.hp("filters")):
+            pool = (2 if i < time_pools else 1, 2)
+            t = self.conv2d_block(t, int(filters), int(self.hp("kernel_size")), pool, drop, name=f"block{i}")
+        t = self.to_sequence(t, "to_sequence")
+        if self.hp("proj_units"):
+            t = layers.Dense(int(self.hp("proj_units")), activation="relu", name="frame_proj")(t)
+        t = AttentiveStatsPooling(int(self.hp("attention_units")), bool(self.hp("std_pooling")), name="attention_pool")(t)
+        if drop:
+            t = layers.Dropout(drop, name="pool_drop")(t)
+        return self.head(t, self.hp("dense_units"), drop)
+
+
+KERAS_MODELS: dict[str, type[KerasModel]] = {m.kind: m for m in (KerasMLP, CNN1D, CNN2D, CNNLSTM, DualCNNLSTM,
+                                                                  CNNAttention)}

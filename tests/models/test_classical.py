@@ -13,7 +13,7 @@ from ser.models.base import N_CLASSES
 
 CLASSICAL = ["random_forest", "svc", "gradient_boosting", "knn", "mlp", "bagging", "adaboost", "decision_tree",
              "logistic"]
-KERAS = ["keras_mlp", "cnn1d", "cnn2d", "cnn_lstm", "dual_cnn_lstm"]
+KERAS = ["keras_mlp", "cnn1d", "cnn2d", "cnn_lstm", "dual_cnn_lstm", "cnn_attention"]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -33,10 +33,10 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 
 def test_registry_lists_every_kind_without_importing():
     assert sorted(MODELS) == sorted(CLASSICAL + KERAS)
-    assert len(MODELS) == 14 and "svc" in MODELS and "nope" not in MODELS
+    assert len(MODELS) == 15 and "svc" in MODELS and "nope" not in MODELS
     assert {model_framework(k) for k in CLASSICAL} == {"sklearn"}
     assert {model_framework(k) for k in KERAS} == {"keras"}
-    assert [model_input(k) for k in KERAS] == ["pooled", "logmel", "logmel", "logmel", "logmel"]
+    assert [model_input(k) for k in KERAS] == ["pooled", "logmel", "logmel", "logmel", "logmel", "logmel"]
     assert {model_input(k) for k in CLASSICAL} == {"pooled"}
 
 

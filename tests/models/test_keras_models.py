@@ -14,7 +14,7 @@ from ser.models.base import N_CLASSES
 
 km = pytest.importorskip("ser.models.keras_models")
 
-KERAS = ["keras_mlp", "cnn1d", "cnn2d", "cnn_lstm", "dual_cnn_lstm"]
+KERAS = ["keras_mlp", "cnn1d", "cnn2d", "cnn_lstm", "dual_cnn_lstm", "cnn_attention"]
 FAST = {"epochs": 3, "batch_size": 16}
 
 
