@@ -197,3 +197,25 @@ def test_real_base_transcribes_ravdess_and_hears_german_in_emodb(shared_corpora)
     feats = extract_encoder([clip, german], SR, BASE)
     assert feats.shape == (2, 1024) and np.isfinite(feats).all() and (feats[:, 512:] > 0).all()
     assert encoder.encoder_names(BASE)[511:513] == ["enc_mean_511", "enc_std_000"]
+
+
+def test_losing_the_rename_race_uses_the_winners_folder(fake_base, monkeypatch):
+    """Two workers assembling at once: the one whose rename fails (the folder appeared meanwhile) uses that
+    folder and removes its own temporary copy."""
+    import shutil
+
+    _, _, cache = fake_base
+    real_sha = encoder.sha256_file
+    final = cache / f"whisper-base-1.0.0-{encoder.BASE_SHA256[:12]}"
+
+    def other_worker_wins(path):
+        digest = real_sha(path)
+        if not final.exists():
+            shutil.copytree(Path(path).parent, final)  # the other worker's rename lands first
+            (final / "winner").write_text("1")
+        return digest
+
+    monkeypatch.setattr(encoder, "sha256_file", other_worker_wins)
+    assert resolve_weights(BASE) == final
+    assert (final / "winner").is_file()
+    assert [p.name for p in cache.iterdir()] == [final.name]
