@@ -22,15 +22,14 @@ import importlib.resources
 import json
 import math
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import shutil
-import tempfile
 
 import numpy as np
 
