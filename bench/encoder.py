@@ -2,7 +2,16 @@
 
     python bench/encoder.py extract  [--corpora-root DIR] [--cache DIR] [--variants clip:int8,5:int8,...]
     python bench/encoder.py evaluate [--cache DIR] [--out FILE] [--svc] [--encoder NAME]
-                                     [--extra SETS@MODE ...] [--append]
+                                     [--extra SETS@MODE ...] [--append] [--title TEXT]
+    python bench/encoder.py time     [--variants 10:int8,10:int8:whisper-base] [--clips 96]
+
+A variant is PAD:COMPUTE_TYPE[:MODEL[=FOLDER]]: MODEL is a features.encoder.name (whisper-tiny.en when
+left out; `base` is short for whisper-base) with `weights: auto`, or with FOLDER as its weights. Its
+cache file is encoder_PAD_COMPUTE_TYPE[_base].
+
+The run behind bench/results/encoder_base_shared.md (Whisper base vs tiny.en, ~25 min on the busy machine):
+    extract --variants 10:int8:whisper-base (the other variants cached by the run below) ;
+    time --clips 96 --variants 10:int8,10:int8:whisper-base ; evaluate --append --title ... --extra <rows>
 
 The run behind bench/results/encoder_shared.md (about 40 min of one core on a busy 2-core machine):
     extract (default variants) ; extract --variants clip:int8:base=DIR,5:int8:base=DIR  (DIR: Whisper base
@@ -90,6 +99,55 @@ def _save(path: Path, ids: pd.Series, names: list[str], values: np.ndarray, seco
     path.with_suffix(".seconds").write_text(f"{seconds:.3f}\n")
 
 
+def variant_config(variant: str, batch_size: int = 8) -> tuple[str, Any]:
+    """PAD:COMPUTE_TYPE[:MODEL[=FOLDER]] -> (cache stem, single-thread EncoderConfig)."""
+    from ser.encoder import EncoderConfig
+
+    pad, ctype, *model = variant.split(":")
+    label, _, folder = (model[0] if model else "").partition("=")
+    name = {"": "whisper-tiny.en", "tiny.en": "whisper-tiny.en", "base": "whisper-base"}.get(label, label)
+    cfg = EncoderConfig(name=name, weights=folder or "auto", pad_s=pad, compute_type=ctype, threads=1,
+                        batch_size=batch_size)
+    suffix = "" if name == "whisper-tiny.en" else "_" + name.removeprefix("whisper-")
+    return f"encoder_{pad}_{ctype}{suffix}", cfg
+
+
+def time_variants(args: argparse.Namespace) -> None:
+    """ms/clip of each variant on the same clips in one run: rounds of a few clips per variant in turn,
+    so a change of the machine's load falls on every variant alike."""
+    from ser.encoder import extract_encoder
+    from ser.features import limit_blas_threads
+
+    limit_blas_threads(1)
+    params = load_params()
+    root = Path(args.corpora_root)
+    cache = Path(args.cache)
+    manifest = pd.read_parquet(cache / "manifest.parquet") if (cache / "manifest.parquet").is_file() \
+        else build_manifest(root, params)
+    # the same share of every corpus, seeded: durations differ between corpora (EmoDB 2 s, SAVEE ~4 s)
+    sample = pd.concat([g.sample(max(1, round(args.clips * len(g) / len(manifest))), random_state=SEED)
+                        for _, g in manifest.groupby("corpus")])
+    audios = load_all(sample, root, params)
+    variants = [v for v in args.variants.split(",") if v]
+    configs = [variant_config(v, args.batch_size) for v in variants]
+    for _, cfg in configs:
+        extract_encoder(audios[:1], 16000, cfg)  # load and warm outside the clock
+    spent = {v: 0.0 for v in variants}
+    for i in range(0, len(audios), args.batch_size):
+        for v, (_, cfg) in zip(variants, configs):
+            start = time.perf_counter()
+            extract_encoder(audios[i:i + args.batch_size], 16000, cfg)
+            spent[v] += time.perf_counter() - start
+    import subprocess
+
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"{len(audios)} clips ({sample['duration_s'].sum():.0f} s of audio), 1 thread, interleaved in rounds "
+          f"of {args.batch_size}; uptime: {uptime}")
+    first = spent[variants[0]]
+    for v in variants:
+        print(f"{v}: {1000 * spent[v] / len(audios):.0f} ms/clip ({spent[v] / first:.2f}x {variants[0]})")
+
+
 def extract(args: argparse.Namespace) -> None:
     from ser.features import FeatureConfig, extract_pooled_vector, limit_blas_threads, pooled_feature_names
 
@@ -109,8 +167,7 @@ def extract(args: argparse.Namespace) -> None:
     ids = manifest["utt_id"]
 
     jobs: list[tuple[str, Any]] = [("pooled", None), ("egemaps", None)]
-    # a variant is PAD:COMPUTE_TYPE or PAD:COMPUTE_TYPE:NAME=FOLDER (another CTranslate2 Whisper model)
-    jobs += [(f"encoder_{v.split('=')[0].replace(':', '_')}", v) for v in args.variants.split(",") if v]
+    jobs += [(variant_config(v, args.batch_size)[0], v) for v in args.variants.split(",") if v]
     for name, variant in jobs:
         path = cache / f"{name}.parquet"
         if path.is_file():
@@ -128,12 +185,9 @@ def extract(args: argparse.Namespace) -> None:
             values = np.stack([extract_egemaps(a, 16000) for a in audios])
             names = egemaps_names()
         else:
-            from ser.encoder import EncoderConfig, encoder_names, extract_encoder
+            from ser.encoder import encoder_names, extract_encoder
 
-            pad, ctype, *model = variant.split(":")
-            weights = model[0].split("=", 1)[1] if model else "auto"
-            cfg = EncoderConfig(name=model[0].split("=")[0] if model else "whisper-tiny.en", weights=weights,
-                                pad_s=pad, compute_type=ctype, threads=1, batch_size=args.batch_size)
+            cfg = variant_config(variant, args.batch_size)[1]
             parts = []
             for i in range(0, len(audios), 200):
                 parts.append(extract_encoder(audios[i:i + 200], 16000, cfg))
@@ -295,7 +349,8 @@ def _label(row: dict[str, Any]) -> str:
     return f"{' + '.join(parts)}, {norm}, {row['kind']}"
 
 
-def write_table(rows: list[dict[str, Any]], data: Data, out: Path, notes: list[str], before: str = "") -> None:
+def write_table(rows: list[dict[str, Any]], data: Data, out: Path, notes: list[str], before: str = "",
+                title: str = "Pretrained encoder vs hand-made features on unseen speakers (all seven corpora)") -> None:
     import platform
     import subprocess
 
@@ -306,7 +361,7 @@ def write_table(rows: list[dict[str, Any]], data: Data, out: Path, notes: list[s
     base = next((r for r in rows if r.get("baseline")), rows[0])
     lines = [
         before + ("## Rows added by a later run (same protocol; the baseline rerun for its Δ)" if before else
-                  "# Pretrained encoder vs hand-made features on unseen speakers (all seven corpora)"),
+                  f"# {title}"),
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()} with "
         f"{os.cpu_count()} cores shared with other jobs (`uptime` at the end: {uptime}).",
@@ -376,13 +431,13 @@ def evaluate(args: argparse.Namespace) -> None:
         rows.append(row)
         log(f"{_label(row)}: {row['mean']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}] masked {row['masked']:.3f} "
             f"({row['seconds']:.0f} s)")
-        write_table(rows, data, Path(args.out), ["(partial: run in progress)"], before)
+        write_table(rows, data, Path(args.out), ["(partial: run in progress)"], before, args.title)
     base = next(r for r in rows if r["baseline"])
     best = max(rows, key=lambda r: r["mean"])
     notes = [f"Baseline (Δ column): {_label(base)} = {base['mean']:.3f}. Highest row: {_label(best)} = "
              f"{best['mean']:.3f} ({100 * (best['mean'] - base['mean']):+.1f} points; picking the maximum of many rows "
              "is itself a look at the test folds, so read close rows as ties)."]
-    write_table(rows, data, Path(args.out), notes, before)
+    write_table(rows, data, Path(args.out), notes, before, args.title)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--cache", default=DEFAULT_CACHE)
     e.add_argument("--variants", default=DEFAULT_VARIANTS)
     e.add_argument("--batch-size", type=int, default=8)
+    t = sub.add_parser("time", help="ms/clip of encoder variants on the same clips, interleaved")
+    t.add_argument("--corpora-root", default=DEFAULT_CORPORA)
+    t.add_argument("--cache", default=DEFAULT_CACHE)
+    t.add_argument("--variants", default="10:int8,10:int8:whisper-base")
+    t.add_argument("--clips", type=int, default=96)
+    t.add_argument("--batch-size", type=int, default=8)
     v = sub.add_parser("evaluate")
     v.add_argument("--cache", default=DEFAULT_CACHE)
     v.add_argument("--out", default=str(ROOT / "bench" / "results" / "encoder_shared.md"))
@@ -400,12 +461,13 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--append", action="store_true", help="run only the baseline and --extra rows; append them")
     v.add_argument("--encoder", default="encoder_clip_int8", help="the encoder variant of the main rows")
     v.add_argument("--extra", nargs="*", default=[], help="more rows as SETS@MODE[@svc], e.g. encoder_5_int8+pooled@speaker")
+    v.add_argument("--title", default="Pretrained encoder vs hand-made features on unseen speakers (all seven corpora)")
     args = p.parse_args(argv)
-    if args.cmd == "extract":
+    if args.cmd in ("extract", "time"):
         if not Path(args.corpora_root).is_dir():
             print(f"corpora not found at {args.corpora_root}", file=sys.stderr)
             return 2
-        extract(args)
+        extract(args) if args.cmd == "extract" else time_variants(args)
     else:
         evaluate(args)
     return 0

