@@ -109,6 +109,21 @@ def test_every_listed_code_dep_exists():
                 assert (ROOT / dep).exists(), f"stage {stage} lists {dep}, which does not exist"
 
 
+def test_bytecode_in_a_code_folder_dep_changes_no_stage():
+    """Folder deps (ser/models, ser/corpora) hold __pycache__ once any interpreter that writes bytecode imports
+    them: DVC must not hash it, or every stage using the folder reruns after a plain `ser predict`."""
+    from dvc.repo import Repo
+
+    folders = {d.rstrip("/") for _, deps in stage_entries().values() for d in deps
+               if d.split("/")[0] in PACKAGES and (ROOT / d).is_dir()}
+    assert folders, "no stage lists a code folder"
+    ignore = Repo(str(ROOT)).dvcignore
+    for folder in sorted(folders):
+        cache = f"{ROOT}/{folder}/__pycache__"
+        assert ignore.is_ignored(ignore.fs, f"{cache}/base.cpython-311.pyc"), f"{folder}/__pycache__ is hashed"
+        assert not ignore.is_ignored(ignore.fs, f"{ROOT}/{folder}/__init__.py")
+
+
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []
