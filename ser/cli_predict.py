@@ -73,24 +73,57 @@ def _emotions(option: Optional[str], params: Path) -> tuple[str, ...] | None:
         fail(f"{params}: {problems}", code=2)
 
 
-def _timeline_table(df, title: str) -> Table:
-    from ser.predict import display_paths
+class _Timeline:
+    """The --segment timeline, laid out for the console's width: file and emotion names are never cut;
+    the seven probabilities (three-letter headers) turn into whole percents, then give way, when they do
+    not fit (the full values are in --out)."""
 
-    table = Table(title=title)
-    for col in ("file", "start", "end", "emotion", "confidence", *EMOTIONS):
-        table.add_column(col, justify="left" if col in ("file", "emotion") else "right", no_wrap=col == "file")
-    head = df.head(200)
-    for label, r in zip(display_paths([str(p) for p in head["path"]]), head.itertuples(index=False)):
-        row = {**r._asdict(), "path": label}
-        if row.get("status") == "no_speech" and row["start_s"] == row["start_s"] and row["start_s"] is not None:
-            table.add_row(row["path"], _fmt(row["start_s"]), _fmt(row["end_s"]), "[yellow]no speech[/]", "",
-                          *[""] * len(EMOTIONS))
-        elif row["error"]:
-            table.add_row(row["path"], "", "", f"[red]error: {row['error']}[/]", "", *[""] * len(EMOTIONS))
-        else:
-            table.add_row(row["path"], _fmt(row["start_s"]), _fmt(row["end_s"]), row["emotion"],
-                          _fmt(row["confidence"]), *(_fmt(row["prob_" + e]) for e in EMOTIONS))
-    return table
+    def __init__(self, df, title: str) -> None:
+        from ser.predict import display_paths
+
+        head = df.head(200)
+        self.title = title
+        self.rows = [{**r._asdict(), "path": label}
+                     for label, r in zip(display_paths([str(p) for p in head["path"]]), head.itertuples(index=False))]
+
+    def table(self, probs: bool, percent: bool = False) -> Table:
+        from rich import box
+
+        title = self.title + (" (probabilities in %)" if probs and percent else "")
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+        table.add_column("file", no_wrap=True)
+        for col in ("start", "end"):
+            table.add_column(col, justify="right", no_wrap=True)
+        table.add_column("emotion", no_wrap=True)
+        table.add_column("conf", justify="right", no_wrap=True)
+        for e in EMOTIONS if probs else ():
+            table.add_column(e[:3], justify="right", no_wrap=True, min_width=3)
+        blank = [""] * (len(EMOTIONS) if probs else 0)
+        for row in self.rows:
+            if row.get("status") == "no_speech" and row["start_s"] == row["start_s"] and row["start_s"] is not None:
+                table.add_row(row["path"], _fmt(row["start_s"]), _fmt(row["end_s"]), "[yellow]no speech[/]", "", *blank)
+            elif row["error"]:
+                table.add_row(row["path"], "", "", f"[red]error: {row['error']}[/]", "", *blank)
+            else:
+                table.add_row(row["path"], _fmt(row["start_s"]), _fmt(row["end_s"]), row["emotion"],
+                              _fmt(row["confidence"]),
+                              *((f"{100 * row['prob_' + e]:.0f}" if percent else _fmt(row["prob_" + e])
+                                 for e in EMOTIONS) if probs else ()))
+        return table
+
+    def __rich_console__(self, console, options):
+        from rich.measure import Measurement
+
+        wide = options.update_width(10_000)  # the natural width: a measure never exceeds the offer
+        for table in (self.table(probs=True), self.table(probs=True, percent=True)):
+            if Measurement.get(console, wide, table).maximum <= options.max_width:
+                yield table
+                return
+        yield self.table(probs=False)
+
+
+def _timeline_table(df, title: str) -> _Timeline:
+    return _Timeline(df, title)
 
 
 def predict(

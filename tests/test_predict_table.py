@@ -147,3 +147,21 @@ def test_tables_take_the_width_columns_gives_even_when_piped():
         return int(out)
 
     assert (width("80"), width(None)) == (80, 160)
+
+
+def test_the_segment_timeline_keeps_emotion_names_whole_at_any_width():
+    from ser.cli_predict import _timeline_table
+
+    rows = [{"path": "talk.wav", "start_s": float(i), "end_s": i + 3.0, "emotion": e, "confidence": 0.66,
+             **{f"prob_{x}": (0.66 if x == e else 0.05) for x in EMOTIONS}, "status": "ok", "error": ""}
+            for i, e in enumerate(["surprise", "disgust", "neutral"])]
+    for width in (60, 80, 100, 160):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(_timeline_table(pd.DataFrame(rows), "timeline (svc, window 3 s, hop 1 s)"))
+        lines = console.export_text().splitlines()
+        assert max(map(len, lines)) <= width
+        body = [line for line in lines if line.split()[:1] == ["talk.wav"]]
+        assert [line.split()[3] for line in body] == ["surprise", "disgust", "neutral"]
+        header = next(line for line in lines if line.lstrip().startswith("file"))
+        assert ("sur" in header) == (width >= 80)  # the seven probabilities when they fit ...
+        assert ("in %" in lines[0]) == (width == 80)  # ... as whole percents when only those fit
