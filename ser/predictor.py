@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,33 @@ from ser.speaker_norm import RunningStats
 from ser.vad import NoSpeech, SpeechGate, SpeechReport, check_rate, detect_speech
 
 FAST_KERAS_BATCH = 256
+_SIDE: list[ThreadPoolExecutor] = []
+_SIDE_LOCK = threading.Lock()
+
+
+def _side_thread() -> ThreadPoolExecutor:
+    """One background thread per process for `fused_vector`'s openSMILE half (created on first use)."""
+    with _SIDE_LOCK:
+        if not _SIDE:
+            _SIDE.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-egemaps"))
+        return _SIDE[0]
+
+
+def fused_vector(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """`extract_pooled_vector(audio, cfg)`, value for value, with eGeMAPS computed on a second thread while
+    this one runs the librosa set and the encoder: the two are independent and both release the GIL
+    (openSMILE through ctypes, CTranslate2 in C++), so one clip waits for the slower, not for their sum."""
+    from ser.features import extract_pooled_vector, pooled_feature_names
+
+    if not (cfg.opensmile and cfg.encoder is not None):
+        return extract_pooled_vector(audio, cfg)
+    from ser.egemaps import extract_egemaps
+
+    egemaps = _side_thread().submit(extract_egemaps, np.asarray(audio, dtype=np.float32), cfg.sample_rate,
+                                    cfg.opensmile)
+    rest = extract_pooled_vector(audio, replace(cfg, opensmile=None))  # librosa set, then the encoder's
+    n = len(pooled_feature_names(replace(cfg, opensmile=None, encoder=None)))
+    return np.concatenate([rest[:n], egemaps.result(), rest[n:]]).astype(np.float32)
 
 
 def check_proba(proba: np.ndarray, n: int) -> np.ndarray:
@@ -80,10 +108,10 @@ class Featuriser:
 
     def raw(self, audio: np.ndarray) -> np.ndarray:
         """The model's unscaled input for one clip: (d,) pooled or (frames, mels) log-mel; ValueError if not finite."""
-        from ser.features import extract_logmel, extract_pooled_vector
+        from ser.features import extract_logmel
 
         if self.input == "pooled":
-            raw = extract_pooled_vector(audio, self.features)
+            raw = fused_vector(audio, self.features)
         else:
             raw = extract_logmel(audio, self.features)[0]
         return _finite(raw)
@@ -124,6 +152,11 @@ class Predictor:
     """The loaded artefact with the one prediction path; thread-safe, synchronous."""
 
     def __init__(self, artifact: Artifact, gate: SpeechGate | None = None):
+        from ser.features import limit_blas_threads
+
+        # the feature matrices are tiny: a second BLAS thread only spins, taking the core fused_vector's
+        # openSMILE thread needs (one 3-s clip: 99 -> 65 ms on 2 cores, bench/predict.py)
+        limit_blas_threads(1)
         self.artifact = artifact
         self.gate = gate or SpeechGate()
         self.sample_rate = int(artifact.features.sample_rate)

@@ -196,3 +196,20 @@ def test_progress_shows_clips_per_second():
         now[0] = t
         bar.advance(task_id, 8)
     assert column.render(task).plain == "8.0 clips/s"
+
+
+def test_one_clip_with_egemaps_beside_the_encoder_gives_the_sequential_values(clips):
+    """Predictor.raw computes eGeMAPS on a second thread while the encoder runs: the same vector, value for
+    value, as ser.features.extract_pooled_vector computes one set after the other."""
+    from ser.audio import load_audio
+    from ser.features import FeatureConfig, extract_pooled_vector, pooled_feature_names
+    from ser.predictor import fused_vector
+
+    cfg = FeatureConfig(opensmile="eGeMAPSv02", encoder=EncoderConfig(pad_s=5))
+    for path in clips[:3]:
+        audio = load_audio(path, cfg.sample_rate)
+        fused = fused_vector(audio, cfg)
+        assert fused.dtype == np.float32 and len(fused) == len(pooled_feature_names(cfg))
+        np.testing.assert_array_equal(fused, extract_pooled_vector(audio, cfg))
+    plain = FeatureConfig()  # nothing to run beside: the sequential path itself
+    np.testing.assert_array_equal(fused_vector(audio, plain), extract_pooled_vector(audio, plain))
