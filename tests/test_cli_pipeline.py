@@ -7,8 +7,8 @@ sees whether the command went through Prefect and with which arguments.
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -21,32 +21,15 @@ import ser.cli as cli
 DVC = Path(sys.executable).parent / "dvc"
 pytestmark = pytest.mark.skipif(not DVC.is_file(), reason=f"no dvc next to {sys.executable}")
 ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
-STAGES = {
-    "make": {"cmd": f"{PY} -c \"open('out.txt', 'w').write('made')\"", "params": ["seed"], "outs": ["out.txt"]},
-    "other": {"cmd": f"{PY} -c \"open('other.txt', 'w').write('other')\"", "params": ["demo.seed"],
-              "outs": ["other.txt"]},
-    "use": {"cmd": f"{PY} -c \"open('used.txt', 'w').write(open('out.txt').read())\"", "deps": ["out.txt"],
-            "outs": ["used.txt"]},
-}
-
-
-def _run(repo: Path, *cmd: str) -> None:
-    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    repo = tmp_path / "toy"
-    repo.mkdir()
-    _run(repo, "git", "init", "-q")
-    _run(repo, str(DVC), "init", "-q")
-    _run(repo, str(DVC), "config", "core.analytics", "false")
-    shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": STAGES}, sort_keys=False))
-    _run(repo, str(DVC), "repro", "-q")
-    return repo
+    """bench/pipeline_noop.py's throwaway project (the one it times), reproduced once."""
+    spec = importlib.util.spec_from_file_location("bench_pipeline_noop", ROOT / "bench" / "pipeline_noop.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.build_project(tmp_path / "toy", dict(os.environ), str(DVC))
 
 
 @pytest.fixture
