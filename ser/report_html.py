@@ -139,16 +139,14 @@ def configured(root: Path, folder: str, section: str, key: str | None = None) ->
     removed from params.yaml leaves its last metrics file on disk, and it is no longer this run's."""
     import yaml
 
+    from ser.summary import configured_names
+
     paths = sorted((root / folder).glob("*.json"))
     try:
-        raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
+        names = set(configured_names(root, section, key))
     except (OSError, yaml.YAMLError):
         return paths
-    names = raw.get(section) or {}
-    names = names.get(key) if key and isinstance(names, dict) else names
-    if not names:
-        return paths
-    return [p for p in paths if p.stem in set(names)]
+    return [p for p in paths if p.stem in names] if names else paths
 
 
 def model_names(root: Path) -> list[str]:

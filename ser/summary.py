@@ -21,14 +21,23 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _zoo_order(root: Path) -> list[str]:
-    """Model names in params.yaml order: ties in validation UAR keep it, as `select_best` does."""
+def configured_names(root: Path, section: str, key: str | None = None) -> list[str]:
+    """The names params.yaml lists under `section` (and its `key`), in its order; [] without a params.yaml.
+    A malformed params.yaml raises yaml.YAMLError."""
     import yaml
 
     params = root / "params.yaml"
     if not params.is_file():
         return []
-    return list((yaml.safe_load(params.read_text(encoding="utf-8")) or {}).get("models") or {})
+    names = (yaml.safe_load(params.read_text(encoding="utf-8")) or {}).get(section) or {}
+    if key:
+        names = names.get(key) if isinstance(names, dict) else None
+    return list(names or [])
+
+
+def _zoo_order(root: Path) -> list[str]:
+    """Model names in params.yaml order: ties in validation UAR keep it, as `select_best` does."""
+    return configured_names(root, "models")
 
 
 def model_scores(root: Path) -> list[dict[str, Any]]:
