@@ -17,6 +17,7 @@ their length and their start/end times).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,9 +176,7 @@ def iter_file_rows(artifact: Artifact, paths: Iterable[Path | str], on_file: Cal
     order = sorted(range(len(files)), key=lambda i: first[keys[i]])  # stable: file order within a group
     size = chunk_size or chunk_size_for(artifact)
     chunks = [order[i:i + size] for i in range(0, len(order), size)]
-    left = {key: 0 for key in first}
-    for key in keys:
-        left[key] += 1
+    left = Counter(keys)  # files of each group not yet featurised
     waiting: dict[str | None, list[tuple[int, np.ndarray]]] = {}
     done: dict[int, dict[str, Any]] = {}
     next_row = 0

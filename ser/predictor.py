@@ -44,7 +44,7 @@ def fused_vector(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """`extract_pooled_vector(audio, cfg)`, value for value, with eGeMAPS computed on a second thread while
     this one runs the librosa set and the encoder: the two are independent and both release the GIL
     (openSMILE through ctypes, CTranslate2 in C++), so one clip waits for the slower, not for their sum."""
-    from ser.features import extract_pooled_vector, pooled_feature_names
+    from ser.features import extract_pooled_vector, n_pooled_features
 
     if not (cfg.opensmile and cfg.encoder is not None):
         return extract_pooled_vector(audio, cfg)
@@ -53,7 +53,7 @@ def fused_vector(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     egemaps = _side_thread().submit(extract_egemaps, np.asarray(audio, dtype=np.float32), cfg.sample_rate,
                                     cfg.opensmile)
     rest = extract_pooled_vector(audio, replace(cfg, opensmile=None))  # librosa set, then the encoder's
-    n = len(pooled_feature_names(replace(cfg, opensmile=None, encoder=None)))
+    n = n_pooled_features(replace(cfg, opensmile=None, encoder=None))
     return np.concatenate([rest[:n], egemaps.result(), rest[n:]]).astype(np.float32)
 
 
