@@ -290,7 +290,7 @@ def _model(kind: str, c: float) -> Any:
     from sklearn.svm import SVC
 
     if kind == "svc":
-        return SVC(C=c, kernel="rbf", gamma="scale", class_weight="balanced", probability=False)
+        return SVC(C=c, kernel="rbf", gamma="scale", class_weight="balanced")
     return LogisticRegression(C=c, max_iter=2000, tol=1e-3, class_weight="balanced")
 
 

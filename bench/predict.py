@@ -29,6 +29,13 @@ in the same run on the same files, the baseline above done file by file (``libro
 librosa features + the model's call, warm, in this process) and, for reference, the same command with
 ``--workers 1`` (one process, the path before the pool). The three run interleaved --repeats times and the
 best of each is compared; both `ser predict` runs must give the same rows.
+
+Trade-off mode (``--variants 10+egemaps,5+egemaps,10,5 [--pooled models/best]``): the warm single-clip
+latency of the pooled model's feature path (decode + every feature, as ``Predictor`` runs it) under each
+variant of its features -- PAD is ``features.encoder.pad_s``, ``+egemaps`` keeps eGeMAPS, without it
+``opensmile: null`` -- beside the model's own configuration; the model call (well under 1 ms) is not
+included, as the variants change the model's input width. Their unseen-speaker UARs are the rows of the
+same names in bench/results/encoder_shared.md.
 """
 from __future__ import annotations
 
@@ -132,6 +139,39 @@ def bench_model(model_dir: Path, clips: list[Path], long_file: Path, runs: int) 
             "win_ms": 1000 * statistics.median(stats.latencies_s)}
 
 
+def parse_variant(text: str) -> tuple[str, int | str, bool]:
+    """"10+egemaps" -> (label, pad_s 10, eGeMAPS kept); "clip" -> (label, "clip", no eGeMAPS)."""
+    pad, _, extra = text.strip().partition("+")
+    if extra not in ("", "egemaps"):
+        raise ValueError(f"variant {text!r}: expected PAD or PAD+egemaps")
+    return text.strip(), (pad if pad == "clip" else int(pad)), extra == "egemaps"
+
+
+def bench_variants(model_dir: Path, clip: Path, variants: list[str], runs: int) -> list[dict]:
+    """Warm single-clip latency of decode + features for each variant of the model's feature config."""
+    import dataclasses
+
+    from ser.artifact import load_artifact
+    from ser.predictor import Predictor
+
+    artifact = load_artifact(model_dir)
+    if artifact.input != "pooled" or artifact.features.encoder is None:
+        raise ValueError(f"{model_dir}: --variants needs a pooled model with the encoder (this one: "
+                         f"{artifact.input}, encoder {artifact.features.encoder})")
+    base = Predictor.of(artifact).featuriser()  # the predictor caps BLAS threads as the product does
+    rows = []
+    for text in variants:
+        label, pad, egemaps = parse_variant(text)
+        features = dataclasses.replace(artifact.features,
+                                       encoder=dataclasses.replace(artifact.features.encoder, pad_s=pad),
+                                       opensmile=artifact.features.opensmile if egemaps else None)
+        featuriser = dataclasses.replace(base, features=features)
+        wall = timed(lambda f=featuriser: f.raw(f.load(clip)), runs)
+        rows.append({"variant": label, "lat": wall, "cpu": cpu_med(wall),
+                     "default": pad == artifact.features.encoder.pad_s and egemaps == bool(artifact.features.opensmile)})
+    return rows
+
+
 def run_predict(folder: Path, model: Path, out: Path, workers: int | None = None) -> float:
     """Wall seconds of `ser predict FOLDER --model MODEL --out OUT` in a fresh process (exit 0 or an error)."""
     import subprocess
@@ -222,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=300, help="folder mode: how many of its files (sorted)")
     ap.add_argument("--model", type=Path, default=Path("models/best"), help="folder mode: the model artefact")
     ap.add_argument("--repeats", type=int, default=2, help="folder mode: interleaved runs of each (best reported)")
+    ap.add_argument("--variants", default=None,
+                    help="trade-off mode: comma-separated PAD[+egemaps] feature variants of the --pooled model")
     args = ap.parse_args(argv)
     if args.folder is not None:
         if not (args.model / "artifact.json").is_file():
@@ -255,6 +297,16 @@ def main(argv: list[str] | None = None) -> int:
                  subtype="PCM_16")
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; clips: 3.0-s synthetic speech "
               f"at {SR_FILE} Hz (16-bit WAV); stream: 30-s file, 3-s window, 1-s hop, 0.1-s blocks")
+        if args.variants:
+            if not args.pooled:
+                ap.error("--variants times the --pooled model's features")
+            rows = bench_variants(Path(args.pooled), clips[0], args.variants.split(","), args.runs)
+            print(f"\nfeature path of {args.pooled} (decode + features, model call excluded), 3-s clip, warm:")
+            for r in rows:
+                print(f"  {r['variant']:>14}: median {_ms(statistics.median(r['lat']))}, p90 {_ms(p90(r['lat']))},"
+                      f" CPU {_ms(r['cpu'])}{'  (the model as trained)' if r['default'] else ''}")
+            print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+            return 0
         results = []
         for m in models:
             try:
