@@ -124,6 +124,20 @@ def test_bytecode_in_a_code_folder_dep_changes_no_stage():
         assert not ignore.is_ignored(ignore.fs, f"{ROOT}/{folder}/__init__.py")
 
 
+def test_the_feature_writer_locks_change_no_stage():
+    """Later stages list data/features whole; the features stage's lock files beside the tables must not be
+    hashed with it, or every run that took a lock would look like a change to them."""
+    from dvc.repo import Repo
+
+    from ser.stages.features import writer_lock
+
+    assert any(d == "data/features" for _, deps in stage_entries().values() for d in deps)
+    ignore = Repo(str(ROOT)).dvcignore
+    assert ignore.is_ignored(ignore.fs, f"{ROOT}/data/features/.ser-lock-demo")
+    assert not ignore.is_ignored(ignore.fs, f"{ROOT}/data/features/pooled/corpus=demo/split=train/part-00000.parquet")
+    assert "`out_dir/.ser-lock-<corpus>`" in writer_lock.__doc__  # the name .dvcignore matches
+
+
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,6 +17,7 @@ import typer
 
 from ser.console import DEFAULT_PARAMS, ParamsOpt, run
 from ser.params import Params
+from ser.retry import PermanentError
 
 MapChunks = Callable[[list, Any, dict, Any, Path], Iterable[dict[str, Any]]]
 log = logging.getLogger(__name__)
@@ -27,6 +29,37 @@ def serial_map(todo: list, rows: Any, roots: dict[str, Path], settings: Any, out
 
     for chunk in todo:
         yield run_chunk(chunk, rows.loc[[u for u, _, _ in chunk.rows]], roots, settings, out)
+
+
+class TablesBusy(PermanentError):
+    """Another run is writing the same feature tables."""
+
+
+@contextmanager
+def writer_lock(out_dir: Path, corpora: Iterable[str]) -> Iterator[None]:
+    """Hold `out_dir/.ser-lock-<corpus>` (in .dvcignore) for every corpus a run writes, so a second run on the
+    same tables (two shells, or a stage still running after the `dvc` that started it was killed) stops with a
+    clear error instead of overwriting this run's parts with features of another config."""
+    from filelock import FileLock, Timeout
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as held:
+        for corpus in sorted(set(corpora)):
+            lock = FileLock(out_dir / f".ser-lock-{corpus}")
+            try:
+                held.enter_context(lock.acquire(timeout=0))
+            except Timeout:
+                raise TablesBusy(f"another run is writing the {corpus} features under {out_dir} (it holds "
+                                 f"{lock.lock_file}): let it finish or stop it, then run again") from None
+        yield
+
+
+def foreign_parts(out_dir: Path, chunks: list) -> list[str]:
+    """Planned chunks whose part file is missing or holds another config's key: after a run has extracted
+    every chunk, a non-empty answer means some other process wrote into the tables meanwhile."""
+    from ser.feature_table import chunk_done
+
+    return [c.name for c in chunks if not chunk_done(c, out_dir)]
 
 
 def share_cores(settings: Any, workers: int) -> Any:
@@ -55,25 +88,32 @@ def build(params: Params, manifest_path: Path, out: Path, corpus: str | None = N
     manifest = pd.read_parquet(manifest_path)
     if corpus:
         manifest = manifest[manifest["corpus"] == corpus]
-    for path in stale_temp_files(out, corpus):  # left by a killed run: never read, but never kept either
-        logger.info("removing temp file %s of an interrupted run", path)
-        path.unlink(missing_ok=True)
-    settings = share_cores(FeatureSettings.from_params(params), params.runner.workers)
-    chunks = plan_chunks(manifest, settings, params.runner.chunk_size)
-    todo = [c for c in chunks if not chunk_done(c, out)]
-    logger.info("%d chunks planned, %d already done, %d to extract", len(chunks), len(chunks) - len(todo), len(todo))
-    by_id = manifest.set_index("utt_id", drop=False)
-    done_rows = 0
-    for i, result in enumerate(map_chunks(todo, by_id, params.corpus_roots(), settings, out), start=1):
-        done_rows += result["utterances"]
-        logger.info("chunk %d/%d done: %s (%d rows, %.1f s); %.1f utterances/s", i, len(todo), result["chunk"],
-                    result["rows"], result["seconds"], done_rows / (time.perf_counter() - start))
-    for path in stale_parts(out, chunks):
-        if corpus is None or f"corpus={corpus}/" in path.as_posix():
-            logger.info("removing stale part %s", path)
-            path.unlink()
-    quarantine = chunk_quarantine(out, chunks)
-    pooled = read_features(out / "pooled", corpus=corpus, columns=["utt_id", "augmented"])
+    with writer_lock(out, [corpus] if corpus else manifest["corpus"].astype(str)):
+        for path in stale_temp_files(out, corpus):  # left by a killed run: never read, but never kept either
+            logger.info("removing temp file %s of an interrupted run", path)
+            path.unlink(missing_ok=True)
+        settings = share_cores(FeatureSettings.from_params(params), params.runner.workers)
+        chunks = plan_chunks(manifest, settings, params.runner.chunk_size)
+        todo = [c for c in chunks if not chunk_done(c, out)]
+        logger.info("%d chunks planned, %d already done, %d to extract", len(chunks), len(chunks) - len(todo),
+                    len(todo))
+        by_id = manifest.set_index("utt_id", drop=False)
+        done_rows = 0
+        for i, result in enumerate(map_chunks(todo, by_id, params.corpus_roots(), settings, out), start=1):
+            done_rows += result["utterances"]
+            logger.info("chunk %d/%d done: %s (%d rows, %.1f s); %.1f utterances/s", i, len(todo),
+                        result["chunk"], result["rows"], result["seconds"], done_rows / (time.perf_counter() - start))
+        foreign = foreign_parts(out, chunks)
+        if foreign:  # a writer that took no lock (another version of ser, a copy of the tables run by hand)
+            raise TablesBusy(f"{len(foreign)} of {len(chunks)} parts under {out} do not hold this run's features "
+                             f"after it extracted them ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})"
+                             ": another process wrote them meanwhile; make sure it has stopped, then run again")
+        for path in stale_parts(out, chunks):
+            if corpus is None or f"corpus={corpus}/" in path.as_posix():
+                logger.info("removing stale part %s", path)
+                path.unlink()
+        quarantine = chunk_quarantine(out, chunks)
+        pooled = read_features(out / "pooled", corpus=corpus, columns=["utt_id", "augmented"])
     summary = {
         "corpus": corpus or "all", "chunks": len(chunks), "extracted_chunks": len(todo),
         "utterances": int((~pooled["augmented"]).sum()), "augmented_rows": int(pooled["augmented"].sum()),
