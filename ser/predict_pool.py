@@ -80,9 +80,11 @@ def _init_worker(featuriser: Featuriser) -> None:
     import signal
 
     from ser.features import limit_blas_threads
+    from ser.jit_cache import load_librosa_kernels
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     limit_blas_threads(1)
+    load_librosa_kernels()  # workers starting together must not compile librosa's numba cache at once
     warm_up(featuriser)
     _WORKER = featuriser
 

@@ -23,8 +23,10 @@ def extract_chunk(chunk: Chunk, rows: pd.DataFrame, roots: dict[str, Path], sett
     """Extract and write one chunk; retried only on transient failures (a full disk or a config error fails at
     once with one line naming the path; a bad file is quarantined, not retried)."""
     from ser.features import limit_blas_threads
+    from ser.jit_cache import load_librosa_kernels
 
     limit_blas_threads(1)  # parallelism comes from chunks; a threaded BLAS per worker only contends
+    load_librosa_kernels()  # workers starting together must not compile librosa's numba cache at once
     try:
         return run_chunk(chunk, rows, roots, settings, out_dir)
     except Exception as exc:
