@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from filelock import FileLock
 from threadpoolctl import threadpool_limits
 
 from ser.feature_table import FeatureSettings, plan_chunks, read_features, run_chunk, stale_temp_files
@@ -98,7 +99,10 @@ def test_killed_run_resumes_to_the_same_tables(setup):
     for path in finished:  # a part file under its final name is always whole
         assert not path.name.startswith(".")
         pq.read_table(path)
-    others = [p for p in (base / "features").rglob("*") if p.is_file() and p.suffix != ".parquet"]
+    lock = base / "features" / ".ser-lock-demo"  # the stage's writer lock: a killed holder leaves it free
+    with FileLock(lock).acquire(timeout=0):
+        pass
+    others = [p for p in (base / "features").rglob("*") if p.is_file() and p.suffix != ".parquet" and p != lock]
     assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in others), others  # atomic_path temps
     assert not (base / "metrics-features" / "demo.json").exists()
     # a kill in the middle of a write leaves a temp file (the kill above may or may not have hit one):
@@ -121,7 +125,7 @@ def test_killed_run_resumes_to_the_same_tables(setup):
         pd.testing.assert_frame_equal(got, want)
         assert [p.relative_to(base / "features" / table) for p in _parts(base / "features" / table)] == \
             [p.relative_to(base / "reference" / table) for p in _parts(base / "reference" / table)]
-    leftovers = [p for p in (base / "features").rglob(".*") if p.is_file()]
+    leftovers = [p for p in (base / "features").rglob(".*") if p.is_file() and p != lock]
     assert leftovers == [], f"temp files of the killed run were not swept: {leftovers}"
 
 
