@@ -206,6 +206,7 @@ SEED = 42
 OUTER_FOLDS = 5
 INNER_FOLDS = 3
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 1.0)
+SVC_GRID = [1.0, 10.0]  # --svc-grid replaces it
 BOOTSTRAP = 1000
 
 
@@ -311,7 +312,7 @@ def _folds(y: np.ndarray, groups: np.ndarray, n: int, seed: int) -> list[tuple[n
 def choose_c(x: np.ndarray, y: np.ndarray, spk: np.ndarray, corpus: np.ndarray, mode: str, kind: str,
              n_classes: int) -> float:
     """C by inner speaker-grouped CV on the training speakers only, scored as mean per-corpus UAR."""
-    grid = C_GRID if kind == "logistic" else (1.0, 10.0)
+    grid = C_GRID if kind == "logistic" else tuple(SVC_GRID)
     oof = {c: np.zeros(len(y), int) for c in grid}
     for tr, te in _folds(y, spk, INNER_FOLDS, SEED + 1):
         a, b = _normalise(x[tr], x[te], spk[tr], spk[te], mode)
@@ -406,6 +407,8 @@ def evaluate(args: argparse.Namespace) -> None:
     warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
 
     limit_blas_threads(1)
+    if args.svc_grid:
+        SVC_GRID[:] = [float(c) for c in args.svc_grid.split(",")]
     data = Data(Path(args.cache))
     enc = args.encoder
     main = [("pooled",), ("egemaps",), ("pooled", "egemaps"), (enc,), (enc, "pooled"), (enc, "pooled", "egemaps")]
@@ -458,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--cache", default=DEFAULT_CACHE)
     v.add_argument("--out", default=str(ROOT / "bench" / "results" / "encoder_shared.md"))
     v.add_argument("--svc", action="store_true", help="add SVC rows (slower)")
+    v.add_argument("--svc-grid", default=None, help="SVC's C values for the inner CV, e.g. 1,10,30,100 (default 1,10)")
     v.add_argument("--append", action="store_true", help="run only the baseline and --extra rows; append them")
     v.add_argument("--encoder", default="encoder_clip_int8", help="the encoder variant of the main rows")
     v.add_argument("--extra", nargs="*", default=[], help="more rows as SETS@MODE[@svc], e.g. encoder_5_int8+pooled@speaker")
