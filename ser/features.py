@@ -75,6 +75,7 @@ __all__ = [
     "extract_pooled",
     "extract_pooled_vector",
     "extract_pooled_batch",
+    "fuse",
     "limit_blas_threads",
     "n_frames_for",
     "n_pooled_features",
@@ -638,26 +639,20 @@ def extract_pooled_vector(audio: np.ndarray, cfg: FeatureConfig | None = None) -
     """Pooled features of one mono clip at cfg.sample_rate: 1-D float32, ordered as
     ``pooled_feature_names(cfg)``."""
     cfg = cfg or FeatureConfig()
-    return _fuse(_pooled_from(*_analyse(audio, cfg), cfg), audio, cfg)
+    return fuse(_pooled_from(*_analyse(audio, cfg), cfg), audio, cfg)
 
 
 def extract_pooled_batch(audios: Sequence[np.ndarray], cfg: FeatureConfig | None = None) -> list[np.ndarray]:
     """``extract_pooled_vector`` of several clips, with the encoder run over all of them together
     (``features.encoder.batch_size`` clips of one input length per call) instead of once per clip."""
     cfg = cfg or FeatureConfig()
-    parts = [[_pooled_from(*_analyse(a, cfg), cfg)] for a in audios]
-    if cfg.opensmile:
-        from ser.egemaps import extract_egemaps
-
-        for row, a in zip(parts, audios):
-            row.append(extract_egemaps(np.asarray(a, dtype=np.float32), cfg.sample_rate, cfg.opensmile))
+    encoded: list[np.ndarray | None] = [None] * len(audios)
     if cfg.encoder is not None and len(audios):
         from ser.encoder import extract_encoder
 
-        encoded = extract_encoder([np.asarray(a, dtype=np.float32) for a in audios], cfg.sample_rate, cfg.encoder)
-        for row, enc in zip(parts, encoded):
-            row.append(enc)
-    return [np.concatenate(row).astype(np.float32) if len(row) > 1 else row[0] for row in parts]
+        encoded = list(extract_encoder([np.asarray(a, dtype=np.float32) for a in audios], cfg.sample_rate,
+                                       cfg.encoder))
+    return [fuse(_pooled_from(*_analyse(a, cfg), cfg), a, cfg, encoded=e) for a, e in zip(audios, encoded)]
 
 
 def extract_pooled(audio: np.ndarray, cfg: FeatureConfig | None = None) -> dict[str, float]:
@@ -682,18 +677,25 @@ def extract_all(audio: np.ndarray, cfg: FeatureConfig | None = None) -> tuple[np
     cfg = cfg or FeatureConfig()
     y, mag, power, logmel = _analyse(audio, cfg)
     seq, n = _sequence(logmel, cfg)
-    return _fuse(_pooled_from(y, mag, power, logmel, cfg), audio, cfg), seq, n
+    return fuse(_pooled_from(y, mag, power, logmel, cfg), audio, cfg), seq, n
 
 
-def _fuse(pooled: np.ndarray, audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """Append the openSMILE functionals and the encoder's pooled frames when `cfg` asks for them (fusion)."""
+def fuse(pooled: np.ndarray, audio: np.ndarray, cfg: FeatureConfig, egemaps: np.ndarray | None = None,
+         encoded: np.ndarray | None = None) -> np.ndarray:
+    """Append the openSMILE functionals and the encoder's pooled frames when `cfg` asks for them (fusion), in
+    the one column order every path uses; either may be given already computed (a batch's encoder rows,
+    eGeMAPS from another thread), else it is computed here from `audio`."""
     parts = [pooled]
     if cfg.opensmile:
-        from ser.egemaps import extract_egemaps
+        if egemaps is None:
+            from ser.egemaps import extract_egemaps
 
-        parts.append(extract_egemaps(np.asarray(audio, dtype=np.float32), cfg.sample_rate, cfg.opensmile))
+            egemaps = extract_egemaps(np.asarray(audio, dtype=np.float32), cfg.sample_rate, cfg.opensmile)
+        parts.append(egemaps)
     if cfg.encoder is not None:
-        from ser.encoder import extract_encoder
+        if encoded is None:
+            from ser.encoder import extract_encoder
 
-        parts.append(extract_encoder([np.asarray(audio, dtype=np.float32)], cfg.sample_rate, cfg.encoder)[0])
+            encoded = extract_encoder([np.asarray(audio, dtype=np.float32)], cfg.sample_rate, cfg.encoder)[0]
+        parts.append(encoded)
     return np.concatenate(parts).astype(np.float32) if len(parts) > 1 else pooled

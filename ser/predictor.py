@@ -44,17 +44,18 @@ def fused_vector(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """`extract_pooled_vector(audio, cfg)`, value for value, with eGeMAPS computed on a second thread while
     this one runs the librosa set and the encoder: the two are independent and both release the GIL
     (openSMILE through ctypes, CTranslate2 in C++), so one clip waits for the slower, not for their sum."""
-    from ser.features import extract_pooled_vector, n_pooled_features
+    from ser.features import extract_pooled_vector, fuse
 
     if not (cfg.opensmile and cfg.encoder is not None):
         return extract_pooled_vector(audio, cfg)
     from ser.egemaps import extract_egemaps
+    from ser.encoder import extract_encoder
 
-    egemaps = _side_thread().submit(extract_egemaps, np.asarray(audio, dtype=np.float32), cfg.sample_rate,
-                                    cfg.opensmile)
-    rest = extract_pooled_vector(audio, replace(cfg, opensmile=None))  # librosa set, then the encoder's
-    n = n_pooled_features(replace(cfg, opensmile=None, encoder=None))
-    return np.concatenate([rest[:n], egemaps.result(), rest[n:]]).astype(np.float32)
+    signal = np.asarray(audio, dtype=np.float32)
+    egemaps = _side_thread().submit(extract_egemaps, signal, cfg.sample_rate, cfg.opensmile)
+    pooled = extract_pooled_vector(audio, replace(cfg, opensmile=None, encoder=None))
+    encoded = extract_encoder([signal], cfg.sample_rate, cfg.encoder)[0]
+    return fuse(pooled, audio, cfg, egemaps=egemaps.result(), encoded=encoded)
 
 
 def check_proba(proba: np.ndarray, n: int) -> np.ndarray:
